@@ -39,6 +39,23 @@ def atomic_open(path, mode="w", encoding="utf-8"):
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` for a writer that wants a file name
+    (praatio, numpy); on success it is renamed over ``path``."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_write_text(path, text):
     """Write ``text`` to ``path`` atomically."""
     with atomic_open(path, "w") as handle:

@@ -69,7 +69,7 @@ def _read_table(path, n_columns):
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vowel_table(path=DATA_DIR / "vowel_inventory.tsv"):
     """Return ``{ipa: (vowel, kind)}`` read from the inventory table."""
     table = {}
@@ -80,7 +80,7 @@ def vowel_table(path=DATA_DIR / "vowel_inventory.tsv"):
     return table
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def phone_set_table(phone_set, path=DATA_DIR / "phone_sets.tsv"):
     """Return ``{phone: ipa}`` for a non-IPA phone set (e.g. ``arpabet``)."""
     return {phone: ipa for name, phone, ipa in _read_table(path, 3) if name == phone_set}
