@@ -1,0 +1,1 @@
+"""Experiment grids over variants × seeds × tasks, and the statistics of their results."""

@@ -1,0 +1,136 @@
+"""Statistics and paper-style tables from a ``results.csv`` of many runs.
+
+``results.csv`` holds one row per run.  The columns this module reads:
+``direction`` (e.g. ``nemo_pl→emovo_it``), ``task`` (``4class``, ``binary_ang``,
+``arousal``, ...), ``variant`` (``CL``, ``BA-CL``, ..., ``DANN``, ``in-domain``),
+``seed`` and a metric column (default ``uar``, target-test UAR in [0, 1]).
+
+Significance follows the paper: paired t-tests (``scipy.stats.ttest_rel``,
+two-sided) over seeds present in both settings, marked ``*`` p < 0.1,
+``**`` p < 0.05, ``***`` p < 0.01.
+
+Example
+-------
+>>> import pandas as pd
+>>> rows = [{"direction": "a→b", "task": "4class", "variant": v, "seed": s, "uar": u}
+...         for v, base in (("CL", 0.40), ("AGA-CL", 0.45)) for s, u in enumerate([base, base + 0.01, base - 0.01])]
+>>> table = paper_table(pd.DataFrame(rows), baseline="CL")
+>>> table.loc["AGA-CL", "a→b"]
+'45.00 ± 1.00***'
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+from sklearn.metrics import balanced_accuracy_score
+
+from speechbrain_phonanchor.fileio import atomic_write_text
+
+GROUP_KEYS = ("direction", "task", "variant")
+STAR_LEVELS = ((0.01, "***"), (0.05, "**"), (0.1, "*"))
+
+
+def uar(y_true, y_pred):
+    """Unweighted average recall (scikit-learn's balanced accuracy).
+
+    >>> uar(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    0.75
+    """
+    return float(balanced_accuracy_score(y_true, y_pred))
+
+
+def stars(p_value):
+    """The paper's significance marks for a p-value; empty when p ≥ 0.1 or undefined.
+
+    >>> stars(0.03), stars(0.2), stars(float("nan"))
+    ('**', '', '')
+    """
+    if p_value is None or math.isnan(p_value):
+        return ""
+    return next((mark for level, mark in STAR_LEVELS if p_value < level), "")
+
+
+def summarise(results, metric="uar", by=GROUP_KEYS):
+    """Mean, standard deviation (ddof=1) and count of ``metric`` per group."""
+    grouped = results.groupby(list(by), sort=False)[metric]
+    return grouped.agg(mean="mean", std="std", n="count").reset_index()
+
+
+def paired_ttest(results, baseline, metric="uar", by=("direction", "task")):
+    """Paired t-test of every variant against ``baseline`` within each ``by`` group.
+
+    Runs are paired by ``seed``; only seeds present in both are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``*by, variant, baseline, n_pairs, mean_diff, t, p, stars``.
+    """
+    rows = []
+    for key, group in results.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        base = group[group.variant == baseline].set_index("seed")[metric]
+        for variant, runs in group.groupby("variant", sort=False):
+            if variant == baseline:
+                continue
+            paired = pd.concat([runs.set_index("seed")[metric], base], axis=1, keys=["v", "b"]).dropna()
+            diff = paired.v - paired.b
+            if len(paired) >= 2 and np.ptp(diff.to_numpy()) > 0:
+                t_stat, p_value = scipy_stats.ttest_rel(paired.v, paired.b)
+            elif len(paired) >= 2 and diff.iloc[0] != 0:
+                t_stat, p_value = math.copysign(math.inf, diff.iloc[0]), 0.0  # constant non-zero difference
+            else:
+                t_stat, p_value = math.nan, math.nan
+            rows.append(
+                dict(zip(by, key), variant=variant, baseline=baseline, n_pairs=len(paired),
+                     mean_diff=float(diff.mean()) if len(paired) else math.nan,
+                     t=float(t_stat), p=float(p_value), stars=stars(p_value))
+            )
+    return pd.DataFrame(rows)
+
+
+def paper_table(results, baseline="CL", metric="uar", rows="variant", columns="direction", percent=True):
+    """A table shaped like the paper's: ``mean ± std`` per cell with significance marks
+    from a paired t-test against ``baseline`` (the baseline row has none).
+
+    Extra grouping keys (e.g. ``task``) must be fixed beforehand by filtering.
+    """
+    scale = 100.0 if percent else 1.0
+    summary = summarise(results, metric, by=(rows, columns))
+    tests = paired_ttest(results, baseline, metric, by=(columns,)) if baseline else pd.DataFrame()
+    marks = {(r[columns], r["variant"]): r["stars"] for _, r in tests.iterrows()} if len(tests) else {}
+    cells = {}
+    for _, r in summary.iterrows():
+        std = 0.0 if math.isnan(r["std"]) else r["std"]
+        cells[(r[rows], r[columns])] = f"{scale * r['mean']:.2f} ± {scale * std:.2f}" + marks.get(
+            (r[columns], r[rows]), ""
+        )
+    row_order = list(dict.fromkeys(summary[rows]))
+    col_order = list(dict.fromkeys(summary[columns]))
+    table = pd.DataFrame(index=row_order, columns=col_order, dtype=object)
+    for (row, col), text in cells.items():
+        table.loc[row, col] = text
+    return table.fillna("–")
+
+
+def to_markdown(table, index_name=""):
+    """Render a DataFrame as a GitHub Markdown table (no extra dependency).
+
+    >>> print(to_markdown(pd.DataFrame({"x": [1]}, index=["CL"]), "variant"))
+    | variant | x |
+    |---|---|
+    | CL | 1 |
+    """
+    header = [index_name or (table.index.name or "")] + [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for idx, row in table.iterrows():
+        lines.append("| " + " | ".join([str(idx)] + [str(v) for v in row.tolist()]) + " |")
+    return "\n".join(lines)
+
+
+def write_table(table, stem, index_name=""):
+    """Write ``table`` as ``<stem>.csv`` and ``<stem>.md`` (atomically)."""
+    atomic_write_text(f"{stem}.csv", table.to_csv(index_label=index_name or None))
+    atomic_write_text(f"{stem}.md", to_markdown(table, index_name) + "\n")
