@@ -102,9 +102,9 @@ def collect_segments(entries, store, half_width=0.12, progress=False):
             skipped["not_in_store"] += 1
             continue
         frames = store[utt_id]
-        segments = vowel_segments(entry["vowels"], len(frames), frame_rate=store.frame_rate, half_width=half_width)
-        inventory_vowels = sum(1 for vowel in entry["vowels"] if vowel.get("vowel") in VOWELS)
-        skipped["vowel_outside_features"] += max(0, inventory_vowels - len(segments))
+        inventory_vowels = [vowel for vowel in entry.get("vowels") or [] if vowel.get("vowel") in VOWELS]
+        segments = vowel_segments(inventory_vowels, len(frames), frame_rate=store.frame_rate, half_width=half_width)
+        skipped["vowel_outside_features"] += len(inventory_vowels) - len(segments)
         if not segments:
             skipped["no_vowel_segments"] += 1
             continue
