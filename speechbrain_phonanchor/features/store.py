@@ -1,0 +1,574 @@
+"""The feature store: frozen-encoder frames of one manifest, fp16 on disk, memory-mapped.
+
+One store holds one (manifest × encoder × layers × dtype).  On disk it is a folder::
+
+    config.json   identity: encoder, its config hash, layers, dim, frame rate, dtype, manifest hash
+    index.json    utterance id → [row offset, n_frames] in manifest order, skips with reasons,
+                  the build summary and the SHA-256 of frames.f16 (written last: its presence
+                  means the store is complete)
+    frames.f16    all frames, float16, row-major (total_rows, dim)
+
+**Building** (:func:`build_store`) plans length-sorted batches from the manifest's
+``duration`` (a deterministic plan), encodes them and appends each finished batch to a
+shard under ``build/``: first the frames (fsync), then one line of ``journal.jsonl``
+(fsync).  A batch counts as done only once its journal line is complete, so after
+``kill -9`` a rerun of the same command truncates whatever was half written and goes on
+with the next batch; the finished store is assembled in plan order, so an interrupted
+and resumed build is byte-identical to an uninterrupted one.  Under ``torchrun`` each
+rank takes every ``world_size``-th batch into its own shard and rank 0 merges the shards
+(:func:`finalize_store`) into the same bytes a single process would write.
+
+**Identity**: a folder that holds a store (finished or not) built with another encoder,
+layer, dtype or manifest is refused with a message naming what differs.  The manifest
+hash covers the ordered utterance ids and their unresolved ``wav`` paths (labels and
+alignments do not change features, and the corpus may move).
+
+Example
+-------
+>>> import tempfile, pathlib, json, numpy, soundfile, transformers
+>>> tmp = pathlib.Path(tempfile.mkdtemp())
+>>> config = transformers.Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+...     intermediate_size=32, conv_dim=(16, 16), conv_kernel=(320, 2), conv_stride=(160, 2),
+...     num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+>>> transformers.Wav2Vec2Model(config).save_pretrained(tmp / "enc")
+>>> soundfile.write(tmp / "a.wav", 0.1 * numpy.random.randn(16000), 16000)
+>>> _ = (tmp / "m.json").write_text(json.dumps({"a": {"wav": "{data_root}/a.wav", "duration": 1.0}}))
+>>> summary = build_store(tmp / "m.json", tmp / "enc", tmp / "store", data_root=tmp, progress=False)
+>>> summary["extracted"], summary["skipped"]
+(1, {})
+>>> store = FeatureStore.open(tmp / "store")
+>>> store["a"].shape, store["a"].dtype, store.frame_rate
+((49, 16), dtype('float16'), 50.0)
+"""
+
+import collections.abc
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import shutil
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from speechbrain_phonanchor.audio import SAMPLE_RATE, AudioError, load_audio
+from speechbrain_phonanchor.features.encoders import FrozenEncoder
+from speechbrain_phonanchor.fileio import atomic_write_json
+from speechbrain_phonanchor.manifest import load_manifest
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "phonanchor-feature-store/1"
+DTYPE = np.float16
+CONFIG_NAME = "config.json"
+INDEX_NAME = "index.json"
+FRAMES_NAME = "frames.f16"
+BUILD_DIR = "build"
+JOURNAL_NAME = "journal.jsonl"
+IDENTITY_KEYS = ("format", "encoder", "encoder_config_sha256", "layers", "dim", "frame_rate", "dtype",
+                 "manifest_sha256")
+DEFAULT_BATCH_SECONDS = 120.0
+HASH_BLOCK = 1 << 24
+
+
+class StoreError(ValueError):
+    """A store that cannot be built, resumed or opened; the message says why and what to do."""
+
+
+def manifest_sha256(manifest):
+    """Hash of a manifest's ordered utterance ids and unresolved ``wav`` paths."""
+    items = [[utt_id, entry["wav"]] for utt_id, entry in manifest.items()]
+    return hashlib.sha256(json.dumps(items, ensure_ascii=False).encode()).hexdigest()
+
+
+def file_sha256(path):
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def plan_batches(durations, batch_seconds, cost=float):
+    """Group utterances into batches of similar length, longest first.
+
+    Arguments
+    ---------
+    durations : dict
+        Utterance id → duration in seconds (in manifest order; ties keep that order).
+    batch_seconds : float
+        Most padded seconds per batch (``len(batch) * cost(longest)``); a longer
+        utterance gets a batch of its own.
+    cost : callable
+        Seconds the encoder really processes for a duration (Whisper pads to 30 s).
+
+    Returns
+    -------
+    list of list of str
+
+    Example
+    -------
+    >>> plan_batches({"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0}, batch_seconds=4.0)
+    [['b'], ['c', 'a'], ['d']]
+    """
+    order = sorted(durations, key=lambda utt: -float(durations[utt]))
+    batches = []
+    for utt in order:
+        if batches and cost(float(durations[batches[-1][0]])) * (len(batches[-1]) + 1) <= batch_seconds:
+            batches[-1].append(utt)
+        else:
+            batches.append([utt])
+    return batches
+
+
+def describe_mismatch(found, wanted):
+    """Human-readable list of identity keys whose values differ, or '' if none."""
+    return "; ".join(
+        f"{key}: store has {found.get(key)!r}, requested {wanted.get(key)!r}"
+        for key in IDENTITY_KEYS
+        if key in wanted and found.get(key) != wanted.get(key)
+    )
+
+
+class FeatureStore(collections.abc.Mapping):
+    """Read-only, memory-mapped access to a finished store: utterance id → (n_frames, dim) float16.
+
+    Use :meth:`open`; ``store[utt_id]`` is a read-only view into the memory map.
+
+    Example
+    -------
+    See the module docstring.
+    """
+
+    def __init__(self, path, config, index, frames):
+        self.path = pathlib.Path(path)
+        self.config = config
+        self.index = index
+        self._frames = frames
+        self._entries = index["utterances"]
+        self.utterance_ids = list(self._entries)
+
+    @classmethod
+    def open(cls, path, expect=None, verify=False):
+        """Open the store at ``path``, checking that it is complete and intact.
+
+        Arguments
+        ---------
+        path : str or Path
+            The store folder.
+        expect : dict, optional
+            Identity values the caller needs (e.g. ``{"encoder": ..., "layers": [-1]}``);
+            a store whose config differs is refused.
+        verify : bool
+            Also check the SHA-256 of the frames (reads the whole file).
+
+        Returns
+        -------
+        FeatureStore
+        """
+        path = pathlib.Path(path)
+        config_path, index_path, frames_path = path / CONFIG_NAME, path / INDEX_NAME, path / FRAMES_NAME
+        if not config_path.is_file():
+            raise StoreError(f"{path} is not a feature store (no {CONFIG_NAME})")
+        if not index_path.is_file():
+            raise StoreError(f"{path}: the store is incomplete (its build was interrupted); "
+                             f"rerun the same phonanchor-extract command to resume it")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{path}: damaged {CONFIG_NAME} or {INDEX_NAME}: {err}") from err
+        if config.get("format") != FORMAT:
+            raise StoreError(f"{path}: unknown store format {config.get('format')!r} (expected {FORMAT!r})")
+        if index.get("config_sha256") != _config_sha256(config):
+            raise StoreError(f"{path}: {CONFIG_NAME} does not match {INDEX_NAME} (was it edited or replaced?)")
+        mismatch = describe_mismatch(config, _normalise_expect(expect or {}))
+        if mismatch:
+            raise StoreError(f"{path} was built with other settings ({mismatch}); use a store built for them")
+        rows, dim = index["rows"], config["dim"]
+        expected_bytes = rows * dim * np.dtype(DTYPE).itemsize
+        size = frames_path.stat().st_size if frames_path.is_file() else -1
+        if size != expected_bytes:
+            raise StoreError(f"{path}: {FRAMES_NAME} has {max(size, 0)} bytes, the index needs {expected_bytes} "
+                             f"(truncated or replaced file); rebuild the store")
+        if verify and file_sha256(frames_path) != index["frames_sha256"]:
+            raise StoreError(f"{path}: {FRAMES_NAME} does not match its checksum (corrupted); rebuild the store")
+        frames = np.memmap(frames_path, dtype=DTYPE, mode="r", shape=(rows, dim)) if rows else np.zeros((0, dim), DTYPE)
+        return cls(path, config, index, frames)
+
+    @property
+    def dim(self):
+        """Feature dimension (``len(layers) * hidden_size``)."""
+        return self.config["dim"]
+
+    @property
+    def frame_rate(self):
+        """Frames per second (50.0)."""
+        return self.config["frame_rate"]
+
+    @property
+    def skipped(self):
+        """Utterance id → reason for every manifest utterance without features."""
+        return dict(self.index["skipped"])
+
+    @property
+    def summary(self):
+        """The build summary (counts of extracted, skipped by reason, resampled, downmixed)."""
+        return dict(self.index["summary"])
+
+    def __getitem__(self, utt_id):
+        try:
+            offset, n_frames = self._entries[utt_id]
+        except KeyError:
+            reason = self.index["skipped"].get(utt_id)
+            detail = f" (skipped at extraction: {reason})" if reason else ""
+            raise KeyError(f"{utt_id!r} is not in the store{detail}") from None
+        return self._frames[offset : offset + n_frames]
+
+    def layer_frames(self, utt_id, layer):
+        """The columns of one stored layer (a value from ``config['layers']``) for ``utt_id``."""
+        layers = self.config["layers"]
+        if layer not in layers:
+            raise KeyError(f"layer {layer} is not in the store (it has {layers})")
+        width = self.dim // len(layers)
+        start = layers.index(layer) * width
+        return self[utt_id][:, start : start + width]
+
+    def __contains__(self, utt_id):
+        return utt_id in self._entries
+
+    def __iter__(self):
+        return iter(self.utterance_ids)
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __repr__(self):
+        return f"FeatureStore({str(self.path)!r}, {len(self)} utterances, dim={self.dim}, {self.config['encoder']})"
+
+
+def _config_sha256(config):
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def _normalise_expect(expect):
+    expect = dict(expect)
+    for key in ("layer", "layers"):
+        if key in expect:
+            value = expect.pop(key)
+            expect["layers"] = [value] if isinstance(value, int) else list(value)
+    return expect
+
+
+# ----------------------------------------------------------------------------------------------
+# Building
+
+
+class _Shard:
+    """One rank's append-only part of a build: ``frames.f16`` plus ``journal.jsonl``."""
+
+    def __init__(self, folder, dim):
+        self.folder = pathlib.Path(folder)
+        self.frames_path = self.folder / FRAMES_NAME
+        self.journal_path = self.folder / JOURNAL_NAME
+        self.row_bytes = dim * np.dtype(DTYPE).itemsize
+        self.entries, self.journal_bytes = read_journal(self.journal_path)
+        self.rows = self.entries[-1]["offset"] + self.entries[-1]["rows"] if self.entries else 0
+
+    def recover(self):
+        """Cut a half-written batch (frames or journal line) left by a killed run."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for path, size in ((self.journal_path, self.journal_bytes), (self.frames_path, self.rows * self.row_bytes)):
+            with open(path, "ab") as handle:
+                handle.truncate(size)
+                os.fsync(handle.fileno())
+
+    def append(self, entry, frames):
+        """Durably append one batch: frames first, then the journal line that commits them."""
+        entry = dict(entry, offset=self.rows, rows=len(frames))
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+        for path, data in ((self.frames_path, frames.tobytes()), (self.journal_path, line)):
+            with open(path, "ab") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        self.entries.append(entry)
+        self.rows += len(frames)
+        self.journal_bytes += len(line)
+
+
+def read_journal(path):
+    """Committed entries of a journal and their length in bytes; a torn last line (killed mid-write) is ignored."""
+    entries, size = [], 0
+    if not pathlib.Path(path).is_file():
+        return entries, size
+    with open(path, "rb") as handle:
+        for line in handle:
+            try:
+                if not line.endswith(b"\n"):
+                    break
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            size += len(line)
+    return entries, size
+
+
+def _shard_folders(out_dir):
+    build = pathlib.Path(out_dir) / BUILD_DIR
+    return sorted(build.glob("rank-*")) if build.is_dir() else []
+
+
+def _done_batches(out_dir, dim):
+    """Batch index → (shard folder, journal entry) over every shard of an unfinished build."""
+    done = {}
+    for folder in _shard_folders(out_dir):
+        for entry in _Shard(folder, dim).entries:
+            done[entry["batch"]] = (folder, entry)
+    return done
+
+
+def _load_batch(manifest, utts, encoder):
+    """Read the audio of one batch; return (kept [(utt, wav)], skipped [(utt, reason)], flag counts)."""
+    kept, skipped, flags = [], [], {"resampled": 0, "downmixed": 0, "samples": 0}
+    for utt in utts:
+        try:
+            wav, info = load_audio(manifest[utt]["wav"], min_duration=encoder.min_samples / SAMPLE_RATE)
+            if encoder.n_frames(len(wav)) < 1:
+                raise AudioError(manifest[utt]["wav"], "too_short_audio", "shorter than the encoder's receptive field")
+        except AudioError as err:
+            logger.warning("skipping %s: %s", utt, err)
+            skipped.append([utt, err.reason])
+            continue
+        flags["resampled"] += info.resampled
+        flags["downmixed"] += info.downmixed
+        flags["samples"] += len(wav)
+        kept.append((utt, wav))
+    return kept, skipped, flags
+
+
+def _encode_batch(encoder, manifest, kept):
+    """Encode one batch; return fp16 frames of all kept utterances and their frame counts."""
+    if not kept:
+        return np.zeros((0, encoder.dim), DTYPE), []
+    outputs = [frames.to(torch.float16).numpy() for frames in encoder.encode_list([wav for _, wav in kept])]
+    for (utt, _), frames in zip(kept, outputs):
+        if not np.isfinite(frames).all():
+            raise StoreError(f"non-finite features (NaN/inf, or beyond the float16 range) for utterance {utt!r} "
+                             f"({manifest[utt]['wav']}); the store keeps the batches before it")
+    return np.concatenate(outputs), [[utt, len(frames)] for (utt, _), frames in zip(kept, outputs)]
+
+
+def load_encoder(encoder_source, layer=-1, device="cpu"):
+    """Return ``encoder_source`` if it is a :class:`FrozenEncoder`, else load one."""
+    if isinstance(encoder_source, FrozenEncoder):
+        return encoder_source
+    return FrozenEncoder(encoder_source, layer=layer, device=device)
+
+
+def init_store(manifest_path, encoder, out_dir, data_root=None, batch_seconds=DEFAULT_BATCH_SECONDS, create=True):
+    """Check (and with ``create``, write) a build's identity in ``out_dir``; return (manifest, config, plan).
+
+    A folder holding a store with other settings, or a non-empty folder that is not a
+    store, is refused.  Under torchrun only rank 0 creates; the others check.
+    """
+    raw = load_manifest(manifest_path, resolve=False)
+    manifest = load_manifest(manifest_path, data_root=data_root)
+    config = {
+        "format": FORMAT,
+        "encoder": encoder.source,
+        "encoder_type": encoder.model_type,
+        "encoder_config_sha256": encoder.config_sha256,
+        "layers": list(encoder.layers),
+        "dim": encoder.dim,
+        "frame_rate": encoder.frame_rate,
+        "sample_rate": SAMPLE_RATE,
+        "dtype": np.dtype(DTYPE).name,
+        "manifest": pathlib.Path(manifest_path).name,
+        "manifest_sha256": manifest_sha256(raw),
+        "batch_seconds": float(batch_seconds),
+    }
+    out_dir = pathlib.Path(out_dir)
+    existing_path = out_dir / CONFIG_NAME
+    if existing_path.is_file():
+        existing = json.loads(existing_path.read_text(encoding="utf-8"))
+        mismatch = describe_mismatch(existing, config)
+        if mismatch:
+            raise StoreError(f"{out_dir} holds a store built with other settings ({mismatch}); "
+                             f"choose another --out folder or delete this one")
+        if not (out_dir / INDEX_NAME).is_file() and existing.get("batch_seconds") != config["batch_seconds"]:
+            raise StoreError(f"{out_dir}: an interrupted build used --batch-seconds {existing.get('batch_seconds')}; "
+                             f"resume it with the same value (or delete the folder)")
+        config = existing
+    elif not create:
+        raise StoreError(f"{out_dir}: no {CONFIG_NAME}; the store must be created (by rank 0) before extracting")
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise StoreError(f"{out_dir} exists, is not empty and holds no feature store; choose another --out folder")
+    else:
+        atomic_write_json(existing_path, config)
+    plan = plan_batches({utt: entry["duration"] for utt, entry in manifest.items()}, config["batch_seconds"],
+                        cost=encoder.cost_seconds)
+    return manifest, config, plan
+
+
+def extract_shard(manifest_path, encoder, out_dir, data_root=None, batch_seconds=DEFAULT_BATCH_SECONDS,
+                  rank=0, world_size=1, progress=True):
+    """Encode this rank's share of the batches into ``out_dir/build/rank-XXXXX`` (resumable).
+
+    Rank ``r`` takes the batches ``i`` with ``i % world_size == r`` that no shard has
+    finished yet.  The store must exist (:func:`init_store`); other arguments are those
+    of :func:`build_store`, with ``encoder`` a loaded :class:`FrozenEncoder`.
+
+    Returns
+    -------
+    int
+        Number of batches this call encoded.
+    """
+    manifest, config, plan = init_store(manifest_path, encoder, out_dir, data_root, batch_seconds, create=False)
+    out_dir = pathlib.Path(out_dir)
+    if (out_dir / INDEX_NAME).is_file():
+        return 0
+    shard = _Shard(out_dir / BUILD_DIR / f"rank-{rank:05d}", config["dim"])
+    shard.recover()
+    done = _done_batches(out_dir, config["dim"])
+    todo = [i for i in range(len(plan)) if i % world_size == rank and i not in done]
+    seconds = sum(float(manifest[utt]["duration"]) for i in todo for utt in plan[i])
+    bar = tqdm(total=round(seconds, 1), unit="s", desc=f"extract[{rank}]" if world_size > 1 else "extract",
+               disable=not progress, position=rank, dynamic_ncols=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(_load_batch, manifest, plan[todo[0]], encoder) if todo else None
+        for position, batch_index in enumerate(todo):
+            kept, skipped, flags = pending.result()
+            if position + 1 < len(todo):  # read the next batch's audio while this one is encoded
+                pending = reader.submit(_load_batch, manifest, plan[todo[position + 1]], encoder)
+            frames, lengths = _encode_batch(encoder, manifest, kept)
+            shard.append({"batch": batch_index, "utterances": lengths, "skipped": skipped, **flags}, frames)
+            bar.update(round(sum(float(manifest[utt]["duration"]) for utt in plan[batch_index]), 1))
+    bar.close()
+    return len(todo)
+
+
+def finalize_store(manifest_path, out_dir, data_root=None):
+    """Merge the shards of a finished build into ``frames.f16`` + ``index.json``; return the summary.
+
+    Batches are laid out in plan order whatever rank encoded them, so the result does not
+    depend on the number of ranks or on interruptions.  Raises :class:`StoreError` when a
+    batch is missing (a rank did not finish).
+    """
+    out_dir = pathlib.Path(out_dir)
+    if (out_dir / INDEX_NAME).is_file():
+        return FeatureStore.open(out_dir).summary
+    config = json.loads((out_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+    manifest = load_manifest(manifest_path, resolve=False)
+    if config["manifest_sha256"] != manifest_sha256(manifest):
+        raise StoreError(f"{out_dir} was started for another manifest than {manifest_path}")
+    done = _done_batches(out_dir, config["dim"])
+    order = sorted(done)
+    covered = {utt for i in order for utt, _ in done[i][1]["utterances"] + done[i][1]["skipped"]}
+    if order != list(range(len(order))) or covered != set(manifest):
+        raise StoreError(f"{out_dir}: the build covers {len(covered)} of {len(manifest)} utterances; "
+                         f"rerun the extraction to resume it")
+    _write_frames(out_dir, [done[i] for i in order], config["dim"])
+    entries, skipped = {}, {}
+    summary = {"utterances": len(manifest), "extracted": 0, "skipped": {}, "resampled": 0, "downmixed": 0,
+               "frames": 0, "audio_seconds": 0.0}
+    offset = 0
+    for _, entry in (done[i] for i in order):
+        for utt, n_frames in entry["utterances"]:
+            entries[utt] = [offset, n_frames]
+            offset += n_frames
+        for utt, reason in entry["skipped"]:
+            skipped[utt] = reason
+            summary["skipped"][reason] = summary["skipped"].get(reason, 0) + 1
+        summary["resampled"] += entry["resampled"]
+        summary["downmixed"] += entry["downmixed"]
+        summary["audio_seconds"] += entry["samples"] / SAMPLE_RATE
+    summary.update(extracted=len(entries), frames=offset, audio_seconds=round(summary["audio_seconds"], 3))
+    summary["skipped"] = dict(sorted(summary["skipped"].items()))
+    index = {
+        "config_sha256": _config_sha256(config),
+        "rows": offset,
+        "frames_sha256": file_sha256(out_dir / FRAMES_NAME),
+        "utterances": {utt: entries[utt] for utt in manifest if utt in entries},
+        "skipped": {utt: skipped[utt] for utt in manifest if utt in skipped},
+        "summary": summary,
+    }
+    atomic_write_json(out_dir / INDEX_NAME, index)
+    shutil.rmtree(out_dir / BUILD_DIR, ignore_errors=True)
+    return summary
+
+
+def _write_frames(out_dir, parts, dim):
+    """Assemble ``frames.f16`` from (shard folder, entry) pairs in order; a single in-order shard is renamed."""
+    target = out_dir / FRAMES_NAME
+    folders = {folder for folder, _ in parts}
+    row_bytes = dim * np.dtype(DTYPE).itemsize
+    in_order = all(entry["offset"] == sum(e["rows"] for _, e in parts[:i]) for i, (_, entry) in enumerate(parts))
+    tmp = target.with_name(f".{FRAMES_NAME}.tmp")
+    if tmp.exists():
+        tmp.unlink()
+    if len(folders) == 1 and in_order:
+        # The shard already is the store, byte for byte: link it (the shard stays until the index is written).
+        try:
+            os.link(next(iter(folders)) / FRAMES_NAME, tmp)
+            os.replace(tmp, target)
+            return
+        except OSError:
+            pass  # no hard links on this file system: copy below
+    with open(tmp, "wb") as out:
+        for folder, entry in parts:
+            with open(folder / FRAMES_NAME, "rb") as handle:
+                handle.seek(entry["offset"] * row_bytes)
+                remaining = entry["rows"] * row_bytes
+                while remaining:
+                    block = handle.read(min(remaining, HASH_BLOCK))
+                    out.write(block)
+                    remaining -= len(block)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, target)
+
+
+def build_store(manifest_path, encoder_source, out_dir, layer=-1, data_root=None,
+                batch_seconds=DEFAULT_BATCH_SECONDS, device="cpu", progress=True):
+    """Extract frozen-encoder features of every manifest utterance into a store at ``out_dir``.
+
+    Rerunning the same call after an interruption (even ``kill -9``) resumes it; calling it
+    on a finished store with the same settings returns its summary without work.
+
+    Arguments
+    ---------
+    manifest_path : str or Path
+        A SpeechBrain JSON manifest (``wav`` and ``duration`` per utterance).
+    encoder_source : str, Path or FrozenEncoder
+        HF model id or local folder (or an already loaded encoder, whose layers are used).
+    out_dir : str or Path
+        The store folder (created).
+    layer : int or list of int
+        Hidden-state index/indices (see :class:`FrozenEncoder`).
+    data_root : str, optional
+        Replaces ``{data_root}`` in the manifest (default: from ``prep_report.json``).
+    batch_seconds : float
+        Most padded seconds of audio per batch.
+    device : str
+        ``cpu`` or ``cuda``.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    dict
+        ``utterances``, ``extracted``, ``skipped`` (reason → count), ``resampled``,
+        ``downmixed``, ``frames``, ``audio_seconds``.
+    """
+    encoder = load_encoder(encoder_source, layer=layer, device=device)
+    init_store(manifest_path, encoder, out_dir, data_root, batch_seconds)
+    extract_shard(manifest_path, encoder, out_dir, data_root=data_root, batch_seconds=batch_seconds,
+                  progress=progress)
+    summary = finalize_store(manifest_path, out_dir, data_root=data_root)
+    logger.info("feature store %s: %s", out_dir, summary)
+    return summary
