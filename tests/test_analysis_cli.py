@@ -24,6 +24,7 @@ class ArrayStore:
 
     def __init__(self, frames):
         self.frames, self.utterance_ids, self.dim, self.frame_rate = frames, list(frames), DIM, FRAME_RATE
+        self.config = {"encoder": "toy", "layers": [-1]}
 
     def __getitem__(self, utt_id):
         return self.frames[utt_id]
@@ -65,7 +66,7 @@ def analysis(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     stores = {"pl": _corpus(tmp / "pl", "pl", 3), "it": _corpus(tmp / "it", "it", 2)}
     patch = pytest.MonkeyPatch()
-    patch.setattr(store_module.FeatureStore, "open", classmethod(lambda cls, path: stores[str(path)]))
+    patch.setattr(store_module.FeatureStore, "open", classmethod(lambda cls, path, expect=None: stores[str(path)]))
     argv = ["--source", str(tmp / "pl"), "--target", str(tmp / "it" / "valid.json"), "--source-store", "pl",
             "--target-store", "it", "--out", str(tmp / "out"), "--min-segments", "2", "--tsne-points", "50"]
     code = main(argv)
@@ -104,3 +105,11 @@ def test_cli_refuses_a_folder_without_a_validation_manifest(tmp_path, capsys):
     code = main(["--source", str(tmp_path), "--target", str(tmp_path), "--source-store", "a", "--target-store", "b",
                  "--out", str(tmp_path / "out"), "--no-formants"])
     assert code == 2 and "no validation manifest" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_missing_store_before_any_work(tmp_path, capsys):
+    (tmp_path / "valid.json").write_text('{"u": {"wav": "/x.wav", "duration": 1.0, "emo": "neu"}}', encoding="utf-8")
+    code = main(["--source", str(tmp_path), "--target", str(tmp_path), "--source-store", str(tmp_path / "nostore"),
+                 "--target-store", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 2 and "is not a feature store" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -35,6 +35,7 @@ from speechbrain_phonanchor.analysis.report import write_report
 from speechbrain_phonanchor.analysis.selection import select_anchors, write_anchors
 from speechbrain_phonanchor.analysis.subset import draw_subset
 from speechbrain_phonanchor.analysis.tsne import plot_tsne
+from speechbrain_phonanchor.features.store import FeatureStore, StoreError
 from speechbrain_phonanchor.fileio import atomic_write_json, atomic_write_text
 from speechbrain_phonanchor.manifest import ManifestError, load_manifest
 
@@ -99,8 +100,6 @@ def run_formants(subsets, names, out):
 def main(argv=None):
     """Run the whole analysis; return 0 on success, 2 on unusable input."""
     args = build_parser().parse_args(argv)
-    from speechbrain_phonanchor.features.store import FeatureStore
-
     out = pathlib.Path(args.out)
     try:
         paths = {"source": resolve_manifest(args.source), "target": resolve_manifest(args.target)}
@@ -109,7 +108,11 @@ def main(argv=None):
             names = (f"{names[0]} (source)", f"{names[1]} (target)")
         manifests = {names[0]: load_manifest(paths["source"], data_root=args.source_data_root),
                      names[1]: load_manifest(paths["target"], data_root=args.target_data_root)}
-    except ManifestError as err:
+        source_store = FeatureStore.open(args.source_store)
+        # Both corpora must be encoded alike, or their features cannot be compared.
+        same_encoder = {key: source_store.config[key] for key in ("encoder", "layers")}
+        stores = {names[0]: source_store, names[1]: FeatureStore.open(args.target_store, expect=same_encoder)}
+    except (ManifestError, StoreError) as err:
         print(f"phonanchor-analyze: {err}", file=sys.stderr)
         return 2
     subsets = {names[0]: draw_subset(manifests[names[0]], args.per_emotion, args.seed, args.emotions)}
@@ -117,7 +120,6 @@ def main(argv=None):
     subsets[names[1]] = draw_subset(manifests[names[1]], args.per_emotion, args.seed, emotions)
 
     formants = None if args.no_formants else run_formants(subsets, names, out)
-    stores = {names[0]: FeatureStore.open(args.source_store), names[1]: FeatureStore.open(args.target_store)}
     segments, segment_skips = {}, {}
     for name in names:
         segments[name], segment_skips[name] = collect_segments(subsets[name].entries, stores[name], args.half_width,
@@ -132,6 +134,7 @@ def main(argv=None):
         tsne_figure = "tsne.png"
     settings = {"source manifest": f"`{paths['source']}`", "target manifest": f"`{paths['target']}`",
                 "source store": f"`{args.source_store}`", "target store": f"`{args.target_store}`",
+                "encoder (layers)": f"{same_encoder['encoder']} ({same_encoder['layers']})",
                 "utterances per emotion (at most)": args.per_emotion, "seed": args.seed,
                 "min segments per vowel, emotion and corpus": args.min_segments,
                 "segment half-width (s)": args.half_width}

@@ -35,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from speechbrain_phonanchor.analysis.report import markdown_table
+from speechbrain_phonanchor.features.segments import pool_segments, vowel_segments
 from speechbrain_phonanchor.fileio import atomic_write_text
 from speechbrain_phonanchor.phonetics import MONOPHTHONGS, VOWELS
 
@@ -92,8 +93,6 @@ def collect_segments(entries, store, half_width=0.12, progress=False):
         The segments and skip counts (``not_in_store`` per utterance,
         ``no_vowel_segments`` per utterance, ``vowel_outside_features`` per vowel).
     """
-    from speechbrain_phonanchor.features.segments import pool_segments, vowel_segments
-
     known = set(store.utterance_ids)
     features, emotions, vowels = [], [], []
     skipped = collections.Counter()
@@ -104,16 +103,15 @@ def collect_segments(entries, store, half_width=0.12, progress=False):
         frames = store[utt_id]
         inventory_vowels = [vowel for vowel in entry.get("vowels") or [] if vowel.get("vowel") in VOWELS]
         segments = vowel_segments(inventory_vowels, len(frames), frame_rate=store.frame_rate, half_width=half_width)
-        skipped["vowel_outside_features"] += len(inventory_vowels) - len(segments)
+        if len(segments) < len(inventory_vowels):
+            skipped["vowel_outside_features"] += len(inventory_vowels) - len(segments)
         if not segments:
             skipped["no_vowel_segments"] += 1
             continue
         features.append(pool_segments(frames, segments))
         emotions += [entry["emo"]] * len(segments)
         vowels += [segment.vowel for segment in segments]
-    skipped = collections.Counter({reason: n for reason, n in skipped.items() if n})
-    dim = store.dim
-    stacked = np.concatenate(features) if features else np.zeros((0, dim), dtype=np.float32)
+    stacked = np.concatenate(features) if features else np.zeros((0, store.dim), dtype=np.float32)
     return SegmentSet(stacked, emotions, vowels), skipped
 
 
