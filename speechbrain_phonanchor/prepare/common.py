@@ -690,9 +690,8 @@ class Preparation:
             self.report.flag(utt.utt_id, "no_vowels")
         if not entry["text"]:
             self.report.flag(utt.utt_id, "no_transcript")
-        for key in ("emo", "aro", "val"):
-            if entry[key] is None:
-                self.report.flag(utt.utt_id, f"no_{key}_label")
+        if entry["emo"] is None:
+            self.report.flag(utt.utt_id, "no_emo_label")
         return entry
 
     def _write(self, manifests):
