@@ -142,7 +142,8 @@ def measure_formants(entries, corpus, kinds=("mono", "diph"), progress=False):
     -------
     (pandas.DataFrame, collections.Counter)
         One row per measured vowel token (columns ``TOKEN_COLUMNS``) and the
-        skip counts by reason.
+        skip counts by reason: ``no_vowels`` counts utterances, every other
+        reason counts vowels.
     """
     wanted = {vowel for kind in kinds for vowel in KINDS[kind]}
     rows, skipped = [], collections.Counter()

@@ -61,7 +61,8 @@ def _formant_section(names, formants):
     lines += ["Sanity check (Hz, all emotions):", "", markdown_table(headers, rows), ""]
     lines += [f"![{caption}]({figure})" for caption, figure in formants["figures"].items()]
     lines += ["", "Means per corpus × emotion × vowel: `formant_means.csv`; tokens: `formant_tokens.csv`.", ""]
-    lines += [f"- {name}: skipped vowels — {format_skips(formants['skipped'][name])}" for name in names]
+    lines += [f"- {name}: skipped vowels (no_vowels: utterances) — {format_skips(formants['skipped'][name])}"
+              for name in names]
     return lines
 
 
