@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Train an AGA-CL cross-lingual speech emotion recogniser on a source/target corpus pair.
+
+    python train.py hparams/generic_pair.yaml [--variant=AGA --vowel_kind=both --task=4class ...]
+    torchrun --nproc_per_node=2 train.py hparams/generic_pair.yaml   # DDP
+
+Stages, each skipped when its artefact exists: prepare the manifests of both
+corpora (``prepare_source`` / ``prepare_target``) → extract the frozen-encoder
+feature stores of the splits needed → (variants other than CL) analyse the
+validation subsets into ``anchors.yaml`` → train on labelled source + unlabelled
+target with early stopping on source-validation UAR → evaluate the best
+checkpoint on the target test set, writing per-utterance predictions.
+
+Target labels are read only by the evaluation on the target test set and, with
+``target_labels: analysis_subset``, for the small analysis subset.
+"""
+
+import logging
+import pathlib
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_phonanchor.analysis import load_anchors
+from speechbrain_phonanchor.analysis.subset import draw_subset
+from speechbrain_phonanchor.brain import PhonAnchorBrain
+from speechbrain_phonanchor.data import PairedDataset, UtteranceDataset, collate_pairs, collate_utterances, get_task
+from speechbrain_phonanchor.features.store import FeatureStore, build_store
+from speechbrain_phonanchor.manifest import load_manifest
+
+logger = logging.getLogger(__name__)
+VARIANTS = ("CL", "BA", "WA", "GA", "AGA")
+
+
+def manifest_path(hparams, side, split):
+    """``<manifest_folder>/<corpus name>/<split>.json``."""
+    return pathlib.Path(hparams["manifest_folder"]) / hparams[f"{side}_name"] / f"{split}.json"
+
+
+def store_path(hparams, side, split):
+    """``<feature_folder>/<corpus name>/<split>``."""
+    return pathlib.Path(hparams["feature_folder"]) / hparams[f"{side}_name"] / split
+
+
+def needed_splits(hparams):
+    """The (side, split) pairs whose features this run reads."""
+    splits = [("source", "train"), ("source", "valid"), ("target", "train"), ("target", "test")]
+    if hparams["variant"] != "CL" or hparams["target_labels"] == "analysis_subset":
+        splits.append(("target", "valid"))
+    return splits
+
+
+def extract_features(hparams):
+    """Build (or resume, or just check) the feature store of every needed split."""
+    for side, split in needed_splits(hparams):
+        build_store(manifest_path(hparams, side, split), hparams["encoder_source"], store_path(hparams, side, split),
+                    layer=hparams["encoder_layer"], device=hparams["extract_device"])
+
+
+def analyse(hparams):
+    """Write ``anchors.yaml`` from the validation subsets unless it exists."""
+    anchors_file = pathlib.Path(hparams["anchors_file"])
+    if anchors_file.is_file():
+        return
+    from speechbrain_phonanchor.analysis.cli import main as analyse_main
+
+    analyse_main([
+        "--source", str(manifest_path(hparams, "source", "valid")),
+        "--target", str(manifest_path(hparams, "target", "valid")),
+        "--source-store", str(store_path(hparams, "source", "valid")),
+        "--target-store", str(store_path(hparams, "target", "valid")),
+        "--source-name", hparams["source_name"], "--target-name", hparams["target_name"],
+        "--per-emotion", str(hparams["analysis_per_emotion"]), "--seed", str(hparams["analysis_seed"]),
+        "--half-width", str(hparams["half_width"]), "--out", str(anchors_file.parent),
+    ])
+
+
+def dataio_prep(hparams, task):
+    """Return the paired train set, source valid set, target test set and the target train set."""
+    segmenting = {"half_width": hparams["half_width"], "chunk_width": hparams["chunk_width"]}
+
+    def dataset(side, split, labelled=True, manifest=None):
+        store = FeatureStore.open(store_path(hparams, side, split))
+        manifest = manifest if manifest is not None else load_manifest(manifest_path(hparams, side, split),
+                                                                       resolve=False)
+        data = UtteranceDataset(manifest, store, task, labelled=labelled, frame_rate=store.frame_rate, **segmenting)
+        logger.info("%s %s: %d utterances, left out %s", side, split, len(data), dict(data.skipped))
+        return data
+
+    target_train = dataset("target", "train", labelled=False)
+    partners = target_train
+    if hparams["target_labels"] == "analysis_subset":
+        valid = load_manifest(manifest_path(hparams, "target", "valid"), resolve=False)
+        subset = draw_subset(valid, hparams["analysis_per_emotion"], hparams["analysis_seed"])
+        partners = dataset("target", "valid", labelled=True, manifest=subset.entries)
+    train = PairedDataset(dataset("source", "train"), partners, seed=hparams["seed"])
+    return train, dataset("source", "valid"), dataset("target", "test"), target_train
+
+
+def configure_adaptation(hparams, task):
+    """Set the anchors of the triplet loss for the variant (CL: no adaptation at all)."""
+    variant = hparams["variant"]
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == "CL":
+        hparams["adapt_weight"] = 0.0
+        return
+    emotion_anchors = load_anchors(hparams["anchors_file"], variant, hparams["vowel_kind"])
+    anchors = task.anchors(emotion_anchors)
+    hparams["adapt_loss"].set_anchors(anchors, task.classes)
+    logger.info("anchors (%s, %s, weight %s): %s", variant, hparams["vowel_kind"], hparams["adapt_weight"], anchors)
+    labeler = hparams["pseudo_labeler"]
+    logger.info("target classes from %s (threshold %s, warm-up %s epochs)", labeler.source, labeler.threshold,
+                labeler.warmup_epochs)
+
+
+def main(argv):
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
+    )
+    task = get_task(hparams["task"])
+    hparams["classes"] = task.classes
+
+    if not hparams["skip_prep"]:
+        run_on_main(hparams["prepare_source"])
+        run_on_main(hparams["prepare_target"])
+    run_on_main(extract_features, args=[hparams])
+    if hparams["variant"] != "CL":
+        run_on_main(analyse, args=[hparams])
+
+    label_encoder = sb.dataio.encoder.CategoricalEncoder()
+    label_encoder.load_or_create(pathlib.Path(hparams["save_folder"]) / "label_encoder.txt",
+                                 from_iterables=[task.classes])
+    if [label_encoder.ind2lab[i] for i in range(len(label_encoder))] != list(task.classes):
+        raise ValueError(f"{hparams['save_folder']}/label_encoder.txt does not list {task.classes} in order")
+    configure_adaptation(hparams, task)
+    train_set, valid_set, test_set, target_train = dataio_prep(hparams, task)
+    hparams["prototypes"].fit(target_train.prototype_source())
+
+    brain = PhonAnchorBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    train_options = dict(hparams["loader_options"], collate_fn=collate_pairs, shuffle=True)
+    eval_options = dict(hparams["loader_options"], collate_fn=collate_utterances)
+    brain.fit(brain.hparams.epoch_counter, train_set, valid_set,
+              train_loader_kwargs=train_options, valid_loader_kwargs=eval_options)
+    brain.evaluate(test_set, max_key="UAR", test_loader_kwargs=eval_options)
+    hparams["train_logger"].log_stats(stats_meta={"Epoch loaded": brain.hparams.epoch_counter.current,
+                                                  "target test predictions": hparams["predictions_file"]},
+                                      test_stats=brain.last_stats)
+    uar = brain.last_stats["UAR"]
+    print(f"target test UAR ({hparams['variant']}, {hparams['vowel_kind']}, {task.name}): {uar:.4f}")
+    return brain
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
