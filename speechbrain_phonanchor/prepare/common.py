@@ -433,7 +433,8 @@ def assign_splits(utterances, report, ratios=None, seed=DEFAULT_SEED):
 
     An utterance without a speaker counts as its own speaker.  With fewer
     speakers than splits the split falls back to a seeded utterance-level
-    split, and the report says so.
+    split (with fewer utterances than splits, all go to the first split), and
+    the report says so.
     """
     todo = [u for u in utterances if u.split is None]
     if not todo:
@@ -441,12 +442,17 @@ def assign_splits(utterances, report, ratios=None, seed=DEFAULT_SEED):
     speaker_of = {u.utt_id: u.spk if u.spk is not None else f"utt:{u.utt_id}" for u in todo}
     counts = Counter(speaker_of.values())
     ratios = dict(ratios or DEFAULT_RATIOS)
+    first = next(name for name, ratio in ratios.items() if ratio > 0)
     try:
         assignment = speaker_split(counts, ratios, seed)
     except PrepareError as err:
-        report.note(f"{err}; using a seeded utterance-level split instead (not speaker-independent)")
-        assignment = speaker_split({u.utt_id: 1 for u in todo}, ratios, seed)
         speaker_of = {u.utt_id: u.utt_id for u in todo}
+        try:
+            assignment = speaker_split({u.utt_id: 1 for u in todo}, ratios, seed)
+            report.note(f"{err}; used a seeded utterance-level split instead (not speaker-independent)")
+        except PrepareError:
+            assignment = {u.utt_id: first for u in todo}
+            report.note(f"{err}; all {len(todo)} unsplit utterances went to {first}")
     for u in todo:
         u.split = assignment[speaker_of[u.utt_id]]
     if any(u.spk is None for u in todo):
