@@ -127,3 +127,23 @@ def test_every_yaml_key_is_used_by_train_py():
               and f'["{key}"]' not in script and f"hparams.{key}" not in script]
     assert unused == []
     assert re.search(r"^\s*\w+: (true|false|yes|no|on|off)\s*(#.*)?$", text, re.M) is None  # booleans are True/False
+
+
+def test_torchrun_two_processes_on_cpu(pair):
+    import os
+    import subprocess
+
+    settings = {"source_name": "src", "target_name": "tgt", "skip_prep": True, "manifest_folder": pair / "manifests",
+                "feature_folder": pair / "features", "anchors_file": pair / "anchors.yaml",
+                "encoder_source": pair / "encoder", "output_folder": pair / "ddp", "input_size": 16,
+                "attention_heads": 2, "d_model": 8, "encoder_heads": 2, "encoder_layers": 1, "d_ffn": 16,
+                "classifier_hidden": 8, "batch_size": 8, "number_of_epochs": 1, "vowel_kind": "mono"}
+    command = [str(pathlib.Path(sys.executable).parent / "torchrun"), "--nproc_per_node=2", str(ROOT / "train.py"),
+               str(HPARAMS), "--device=cpu", "--distributed_backend=gloo"]
+    command += [f"--{key}={value}" for key, value in settings.items()]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("target test UAR (AGA, mono, 4class)") == 2  # both ranks finish
+    rows = csv.DictReader((pair / "ddp" / "target_test_predictions.csv").read_text(encoding="utf-8").splitlines())
+    assert len(list(rows)) == 8
