@@ -65,7 +65,8 @@ INSTALL_HELP = (
     "    mfa model download dictionary {dictionary}\n"
     "    mfa model download acoustic {acoustic_model}\n"
     "(pip install montreal-forced-aligner alone does not bring Kaldi), or use the built-in aligner:\n"
-    "    phonanchor-align <save_folder>   then   phonanchor-prepare ... --textgrids <its output>"
+    "    phonanchor-align <corpus folder or manifest> --lang <code> --out <tg_dir>\n"
+    "    phonanchor-prepare <corpus> <data_folder> <save_folder> --textgrids <tg_dir> --phone-set espeak"
 )
 
 
