@@ -398,9 +398,9 @@ def speaker_split(speaker_counts, ratios=None, seed=DEFAULT_SEED):
 
     Arguments
     ---------
-    speaker_counts : dict
-        Speaker → number of utterances (only the keys are used for the cut; the
-        counts are kept for callers that log shares).
+    speaker_counts : iterable
+        The speaker ids (a dict speaker → number of utterances works too; the
+        cut is by speakers, not by utterances).
     ratios : dict, optional
         Split name → share of speakers, default ``{"train": .8, "valid": .1, "test": .1}``.
     seed : int

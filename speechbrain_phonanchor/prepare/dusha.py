@@ -70,7 +70,7 @@ PARTS = ("crowd", "podcast")
 
 
 def find_subsets(data_folder, parts, report):
-    """Yield ``(part, subset name, label file)`` for every ``<part>_{train,test}`` folder found."""
+    """Return ``(part, "train"|"test", label file)`` for every ``<part>_{train,test}`` folder found."""
     data_folder = pathlib.Path(data_folder)
     found = []
     for part in parts:
