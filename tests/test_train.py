@@ -138,7 +138,8 @@ def test_torchrun_two_processes_on_cpu(pair):
                 "encoder_source": pair / "encoder", "output_folder": pair / "ddp", "input_size": 16,
                 "attention_heads": 2, "d_model": 8, "encoder_heads": 2, "encoder_layers": 1, "d_ffn": 16,
                 "classifier_hidden": 8, "batch_size": 8, "number_of_epochs": 1, "vowel_kind": "mono"}
-    command = [str(pathlib.Path(sys.executable).parent / "torchrun"), "--nproc_per_node=2", str(ROOT / "train.py"),
+    command = [str(pathlib.Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node=2",
+               str(ROOT / "train.py"),
                str(HPARAMS), "--device=cpu", "--distributed_backend=gloo"]
     command += [f"--{key}={value}" for key, value in settings.items()]
     env = dict(os.environ, OMP_NUM_THREADS="1")
