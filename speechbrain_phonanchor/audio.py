@@ -15,7 +15,9 @@ Example
 (torch.Size([16000]), True, 1.0)
 """
 
+import os
 import pathlib
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +54,31 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+def wav_missing_bytes(path):
+    """How many bytes of a RIFF/WAVE file's ``data`` chunk are missing from the file (0 if complete).
+
+    libsndfile silently shortens a cut WAV to what is there, so a truncated file
+    is found by comparing the size its header declares with the file's size.
+    Files that are not RIFF/WAVE, and streaming headers (size 0 or 0xFFFFFFFF),
+    give 0.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return 0
+        position = 12
+        while True:
+            handle.seek(position)
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return 0
+            chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"data":
+                return 0 if chunk_size in (0, 0xFFFFFFFF) else max(0, position + 8 + chunk_size - size)
+            position += 8 + chunk_size + (chunk_size & 1)
+
+
 def audio_info(path):
     """Return :class:`AudioInfo` from the file header; raise :class:`AudioError` if unreadable."""
     path = pathlib.Path(path)
@@ -63,6 +90,9 @@ def audio_info(path):
         raise AudioError(path, "unreadable_audio", str(err)) from err
     if info.frames <= 0:
         raise AudioError(path, "empty_audio")
+    missing = wav_missing_bytes(path)
+    if missing:
+        raise AudioError(path, "truncated_audio", f"{missing} bytes of the data chunk are missing")
     return AudioInfo(str(path), info.samplerate, info.channels, info.frames)
 
 

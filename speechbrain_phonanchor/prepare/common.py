@@ -44,11 +44,9 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import pathlib
 import random
 import re
-import struct
 from collections import Counter, defaultdict
 from typing import Optional
 
@@ -471,31 +469,6 @@ def wav_field(path, data_folder):
         return str(path)
 
 
-def wav_missing_bytes(path):
-    """How many bytes of a RIFF/WAVE file's ``data`` chunk are missing from the file (0 if complete).
-
-    libsndfile silently shortens a cut WAV to what is there, so a truncated file
-    is found by comparing the size its header declares with the file's size.
-    Files that are not RIFF/WAVE, and streaming headers (size 0 or 0xFFFFFFFF),
-    give 0.
-    """
-    size = os.path.getsize(path)
-    with open(path, "rb") as handle:
-        head = handle.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return 0
-        position = 12
-        while True:
-            handle.seek(position)
-            chunk = handle.read(8)
-            if len(chunk) < 8:
-                return 0
-            chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if chunk_id == b"data":
-                return 0 if chunk_size in (0, 0xFFFFFFFF) else max(0, position + 8 + chunk_size - size)
-            position += 8 + chunk_size + (chunk_size & 1)
-
-
 def build_entry(utt, data_folder, phone_set, textgrid=None, check_audio="full", min_duration=0.0):
     """Build the manifest entry of one :class:`Utterance`.
 
@@ -539,9 +512,6 @@ def build_entry(utt, data_folder, phone_set, textgrid=None, check_audio="full", 
     if check_audio not in ("full", "header"):
         raise ValueError(f"check_audio must be 'full' or 'header', not {check_audio!r}")
     info = audio_info(path)
-    missing = wav_missing_bytes(path)
-    if missing:
-        raise AudioError(path, "truncated_audio", f"{missing} bytes of the data chunk are missing")
     if check_audio == "full":  # reads every sample at the file's own rate (no resampling)
         load_audio(path, sample_rate=info.sample_rate, silence_dbfs=SILENCE_DBFS, min_duration=min_duration)
     elif info.duration < min_duration:
