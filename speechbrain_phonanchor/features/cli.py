@@ -82,7 +82,7 @@ def main(argv=None):
                       progress=not args.no_progress)
         ddp_barrier()
         if rank == 0:
-            summary = finalize_store(args.manifest, args.out, data_root=args.data_root)
+            summary = finalize_store(args.manifest, args.out)
             print(json.dumps(summary, indent=2))
         ddp_barrier()
     except (StoreError, ManifestError, EncoderError, AudioError) as err:

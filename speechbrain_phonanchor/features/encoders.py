@@ -3,7 +3,7 @@
 :class:`FrozenEncoder` wraps wav2vec 2.0, HuBERT, WavLM (and other models with the
 same convolutional front end, e.g. data2vec-audio) and the encoder half of Whisper.
 The model is put in eval mode, its parameters are frozen, layer-drop and SpecAugment
-are switched off and every forward runs under ``torch.inference_mode``.  All of these
+are switched off and every forward runs under ``torch.no_grad``.  All of these
 models give one frame per 20 ms (``frame_rate == 50.0``).
 
 Layers are numbered like ``output_hidden_states``: 0 is the input to the first
@@ -211,7 +211,7 @@ class FrozenEncoder(torch.nn.Module):
         """Stack a list of (frames_i, dim) tensors into a zero-padded (batch, max_frames, dim) tensor."""
         return torch.nn.utils.rnn.pad_sequence(frames, batch_first=True)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def encode_list(self, wavs):
         """Encode unpadded 1-D waveforms; return a list of (n_frames(len), dim) float32 CPU tensors."""
         wavs = [torch.as_tensor(wav, dtype=torch.float32).reshape(-1) for wav in wavs]

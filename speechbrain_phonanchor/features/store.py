@@ -43,6 +43,7 @@ Example
 
 import collections.abc
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
@@ -52,6 +53,11 @@ import shutil
 
 import numpy as np
 import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, one writer per store is then up to the user
+    fcntl = None
 from tqdm import tqdm
 
 from speechbrain_phonanchor.audio import SAMPLE_RATE, AudioError, load_audio
@@ -68,6 +74,7 @@ INDEX_NAME = "index.json"
 FRAMES_NAME = "frames.f16"
 BUILD_DIR = "build"
 JOURNAL_NAME = "journal.jsonl"
+LOCK_NAME = ".lock"
 IDENTITY_KEYS = ("format", "encoder", "encoder_config_sha256", "layers", "dim", "frame_rate", "dtype",
                  "manifest_sha256")
 DEFAULT_BATCH_SECONDS = 120.0
@@ -301,6 +308,21 @@ class _Shard:
         self.journal_bytes += len(line)
 
 
+@contextlib.contextmanager
+def _writer_lock(folder):
+    """Hold an exclusive lock on a shard folder so that two processes never append to it at once."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(f"{folder}: another process is extracting into this store; "
+                                 f"wait for it to finish or stop it, then rerun") from None
+        yield
+
+
 def read_journal(path):
     """Committed entries of a journal and their length in bytes; a torn last line (killed mid-write) is ignored."""
     entries, size = [], 0
@@ -432,7 +454,14 @@ def extract_shard(manifest_path, encoder, out_dir, data_root=None, batch_seconds
     out_dir = pathlib.Path(out_dir)
     if (out_dir / INDEX_NAME).is_file():
         return 0
-    shard = _Shard(out_dir / BUILD_DIR / f"rank-{rank:05d}", config["dim"])
+    folder = out_dir / BUILD_DIR / f"rank-{rank:05d}"
+    with _writer_lock(folder):
+        return _extract(manifest, encoder, out_dir, config, plan, _Shard(folder, config["dim"]), rank, world_size,
+                        progress)
+
+
+def _extract(manifest, encoder, out_dir, config, plan, shard, rank, world_size, progress):
+    """The loop of :func:`extract_shard`, run while holding the shard's lock."""
     shard.recover()
     done = _done_batches(out_dir, config["dim"])
     todo = [i for i in range(len(plan)) if i % world_size == rank and i not in done]
@@ -452,7 +481,7 @@ def extract_shard(manifest_path, encoder, out_dir, data_root=None, batch_seconds
     return len(todo)
 
 
-def finalize_store(manifest_path, out_dir, data_root=None):
+def finalize_store(manifest_path, out_dir):
     """Merge the shards of a finished build into ``frames.f16`` + ``index.json``; return the summary.
 
     Batches are laid out in plan order whatever rank encoded them, so the result does not
@@ -466,6 +495,14 @@ def finalize_store(manifest_path, out_dir, data_root=None):
     manifest = load_manifest(manifest_path, resolve=False)
     if config["manifest_sha256"] != manifest_sha256(manifest):
         raise StoreError(f"{out_dir} was started for another manifest than {manifest_path}")
+    with contextlib.ExitStack() as locks:
+        for folder in _shard_folders(out_dir):
+            locks.enter_context(_writer_lock(folder))
+        return _merge(manifest, out_dir, config)
+
+
+def _merge(manifest, out_dir, config):
+    """The body of :func:`finalize_store`, run while holding every shard's lock."""
     done = _done_batches(out_dir, config["dim"])
     order = sorted(done)
     covered = {utt for i in order for utt, _ in done[i][1]["utterances"] + done[i][1]["skipped"]}
@@ -569,6 +606,6 @@ def build_store(manifest_path, encoder_source, out_dir, layer=-1, data_root=None
     init_store(manifest_path, encoder, out_dir, data_root, batch_seconds)
     extract_shard(manifest_path, encoder, out_dir, data_root=data_root, batch_seconds=batch_seconds,
                   progress=progress)
-    summary = finalize_store(manifest_path, out_dir, data_root=data_root)
+    summary = finalize_store(manifest_path, out_dir)
     logger.info("feature store %s: %s", out_dir, summary)
     return summary
