@@ -123,7 +123,7 @@ class AcousticModel:
         """A flat-start model: every state is one Gaussian with the global ``mean`` and ``var``."""
         import kaldi_hmm_gmm as khg
 
-        phones = list(NON_SPEECH_PHONES) + sorted(set(speech_phones) - set(NON_SPEECH_PHONES))
+        phones = list(NON_SPEECH_PHONES) + sorted({str(p) for p in speech_phones} - set(NON_SPEECH_PHONES))
         ids = {p: i + 1 for i, p in enumerate(phones)}
         topo = _topology([ids[p] for p in phones[2:]], [ids[SIL], ids[SPN]])
         tree = khg.monophone_context_dependency(
@@ -146,11 +146,13 @@ class AcousticModel:
         if unknown:
             raise AlignError("phone_not_in_model", " ".join(unknown))
 
-    def compile(self, words):
+    def compile(self, words, edge_silence=False):
         """The training graph of a transcript: its words in order, optional silence around each.
 
         Each word position is its own lexicon entry (so repeated words need no
-        disambiguation); a word without phones is spoken noise ``spn``.
+        disambiguation); a word without phones is spoken noise ``spn``.  With
+        ``edge_silence`` the utterance must start and end with silence and has none
+        between words (the flat-start alignment: silence is seeded from the edges only).
         """
         import kaldi_hmm_gmm as khg
         import kaldifst
@@ -158,17 +160,24 @@ class AcousticModel:
         self.check_phones(words)
         cfg = self.align_config
         sil_cost, no_sil_cost = -math.log(cfg.silence_prob), -math.log(1.0 - cfg.silence_prob)
+        sil = self.phone_ids[SIL]
         lex = kaldifst.StdVectorFst()
         start, loop, sil_state = lex.add_state(), lex.add_state(), lex.add_state()
         lex.start = start
-        lex.set_final(state=loop, weight=0)
 
         def arc(src, ilabel, olabel, weight, dst):
             lex.add_arc(state=src, arc=kaldifst.StdArc(ilabel=ilabel, olabel=olabel, weight=weight, nextstate=dst))
 
-        arc(start, 0, 0, no_sil_cost, loop)
-        arc(start, 0, 0, sil_cost, sil_state)
-        arc(sil_state, self.phone_ids[SIL], 0, 0, loop)
+        if edge_silence:
+            tail, end = lex.add_state(), lex.add_state()
+            arc(start, sil, 0, 0, loop)
+            arc(tail, sil, 0, 0, end)
+            lex.set_final(state=end, weight=0)
+        else:
+            arc(start, 0, 0, no_sil_cost, loop)
+            arc(start, 0, 0, sil_cost, sil_state)
+            lex.set_final(state=loop, weight=0)
+        arc(sil_state, sil, 0, 0, loop)
         for position, word in enumerate(words, start=1):
             ids = [self.phone_ids[p] for p in (word.phones or (SPN,))]
             state = loop
@@ -177,6 +186,9 @@ class AcousticModel:
                 arc(state, phone_id, position if k == 0 else 0, 0, nxt)
                 state = nxt
             label = position if len(ids) == 1 else 0
+            if edge_silence:  # silence only at the edges: the last word leads to it, the others to the next word
+                arc(state, ids[-1], label, 0, tail if position == len(words) else loop)
+                continue
             arc(state, ids[-1], label, no_sil_cost, loop)
             arc(state, ids[-1], label, sil_cost, sil_state)
         kaldifst.arcsort(lex, sort_type="olabel")

@@ -19,13 +19,16 @@ Example
 (4, ['sil', 'spn', 'a', 'b'])
 """
 
+import copy
 import logging
 import multiprocessing
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from speechbrain_phonanchor.align.aligner import AcousticModel, AlignError
+from speechbrain_phonanchor.align.aligner import SIL, AcousticModel, AlignError
+
+SILENCE_MIN_FRAMES = 3
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +51,8 @@ class TrainConfig:
 
     ``num_iters`` EM passes; realignment after the passes in ``realign_iters``;
     Gaussians grow linearly to ``max_gaussians`` over ``mixup_iters`` passes;
-    ``jobs`` worker processes realign.
+    ``boost_silence`` scales the silence GMM weights when realigning (Kaldi's
+    ``--boost-silence``); ``jobs`` worker processes realign.
     """
 
     num_iters: int = 40
@@ -57,6 +61,7 @@ class TrainConfig:
     mixup_iters: int = 30
     min_gaussian_count: float = 20.0
     beam: float = 10.0
+    boost_silence: float = 1.25
     jobs: int = 1
     seed: int = 0
     extra: dict = field(default_factory=dict)
@@ -79,18 +84,19 @@ class _Shard:
     """Utterances, their compiled graphs, and how to (re)align them with a model."""
 
     def __init__(self, model, utterances, seed):
-        self.model, self.utterances, self.seed = model, utterances, seed
-        self.graphs, self.failed = {}, {}
+        self.model, self.utterances, self.seed = copy.copy(model), utterances, seed
+        self.graphs, self.edge_graphs, self.failed = {}, {}, {}
         for utt in utterances:
             try:
-                if len(utt.feats) < model.min_frames(utt.words):
+                if len(utt.feats) < model.min_frames(utt.words) + 2 * SILENCE_MIN_FRAMES:
                     raise AlignError("audio_too_short_for_text")
                 self.graphs[utt.utt_id] = model.compile(utt.words)
+                self.edge_graphs[utt.utt_id] = model.compile(utt.words, edge_silence=True)
             except AlignError as err:
                 self.failed[utt.utt_id] = err.reason
 
     def align(self, state):
-        """``state`` None: equal alignment; else ``(am, transition_model, beam)``: Viterbi."""
+        """``state`` None: equal alignment with silence at both ends; else ``(am, transition_model, beam)``: Viterbi."""
         if state is not None:
             self.model.am, self.model.transition_model, beam = state
         alignments, failed = {}, dict(self.failed)
@@ -100,6 +106,7 @@ class _Shard:
                 continue
             try:
                 if state is None:
+                    graph = self.edge_graphs[utt.utt_id]
                     alignments[utt.utt_id] = _equal_alignment(graph, len(utt.feats), self.seed + k)
                 else:
                     alignments[utt.utt_id] = self.model.viterbi(utt.feats, graph, beam=beam)[0]
@@ -150,6 +157,22 @@ class _Aligners:
         for proc, conn in self.workers:
             conn.send("stop")
             proc.join(timeout=30)
+
+
+def _boosted_silence(model, boost):
+    """A copy of the GMMs with the silence states' likelihoods scaled by ``boost``."""
+    import kaldi_hmm_gmm as khg
+
+    am = khg.AmDiagGmm()
+    am.copy_from_am_diag_gmm(model.am)
+    if boost == 1.0:
+        return am
+    _, pdfs = khg.get_pdfs_for_phones(model.transition_model, [model.phone_ids[SIL]])
+    for pdf in pdfs:
+        gmm = am.get_pdf(pdf)
+        gmm.set_weights(np.asarray(gmm.weights, dtype=np.float32) * boost)
+        gmm.compute_gconsts()
+    return am
 
 
 def _accumulate(model, utterances, alignments):
@@ -224,7 +247,8 @@ def train_monophone(utterances, lang, config=None, progress=None):
         alignments, failed = aligners.align(None)
         for iteration in range(config.num_iters):
             if iteration in config.realign_iters:
-                alignments, failed = aligners.align((model.am, model.transition_model, config.beam))
+                state = (_boosted_silence(model, config.boost_silence), model.transition_model, config.beam)
+                alignments, failed = aligners.align(state)
             if not alignments:
                 raise RuntimeError(f"no utterance could be aligned at pass {iteration}: {_count(failed)}")
             accs, counts, log_like, frames = _accumulate(model, utterances, alignments)

@@ -1,0 +1,334 @@
+"""Quality of the built-in aligner.
+
+``synthetic``: espeak-ng synthesises sentences (several rates and voices) and
+reports, through its C API, when each phoneme starts (``espeakEVENT_PHONEME``).
+The aligner is trained on that speech with ``align_corpus`` and the onset of
+every vowel it finds is compared with espeak-ng's onset of the same vowel
+(vowel sequences matched by inventory class).  Target: median error ≤ 20 ms.
+
+``corpus``: for TextGrids written by ``phonanchor-align`` on a real corpus
+(no hand labels): fraction aligned, utterances with ≥ 3 vowels, vowels per
+second, the vowel-duration distribution and the time the run took.
+
+Usage::
+
+    python benchmarks/align_quality.py synthetic --langs en zh ru pl it --out bench/
+    python benchmarks/align_quality.py corpus /work/aligned/nemo_pl --data /work/shared/data/nemo_pl
+
+Example
+-------
+>>> match_onsets([("a", 0.10), ("i", 0.30)], [("a", 0.12), ("u", 0.2), ("i", 0.31)])
+[0.02, 0.01]
+"""
+
+import argparse
+import csv
+import ctypes
+import difflib
+import json
+import pathlib
+import sys
+import tempfile
+import time
+
+import numpy as np
+import soundfile
+from scipy.signal import resample_poly
+
+from speechbrain_phonanchor.align import align_corpus
+from speechbrain_phonanchor.align.trainer import TrainConfig
+from speechbrain_phonanchor.phonetics import map_phone
+from speechbrain_phonanchor.textgrids import read_alignment
+
+SENTENCES = {
+    "en": [
+        "The quick brown fox jumps over the lazy dog.",
+        "She sells sea shells by the sea shore every morning.",
+        "My father bought a new car for the long trip.",
+        "Please call me back when you get home tonight.",
+        "The weather was cold and windy all week long.",
+        "We walked along the river until the sun went down.",
+        "A large crowd gathered outside the old theatre.",
+        "He never told anyone about the hidden letter.",
+        "Our teacher gave us a difficult test on Monday.",
+        "The children played in the garden after lunch.",
+        "I would like a cup of hot coffee with milk.",
+        "They moved to a small town near the mountains.",
+    ],
+    "zh": [
+        "今天天气很好，我们去公园散步吧。",
+        "他每天早上六点起床跑步。",
+        "这本书非常有意思，你应该读一读。",
+        "我的朋友明天要去北京工作。",
+        "妈妈在厨房里做晚饭。",
+        "请问火车站怎么走？",
+        "我们学校有很多外国学生。",
+        "昨天晚上下了一场大雨。",
+        "他喜欢听音乐和看电影。",
+        "这个城市的冬天很冷。",
+        "老师让我们写一篇作文。",
+        "周末我想在家里休息。",
+    ],
+    "ru": [
+        "Сегодня хорошая погода, пойдём гулять в парк.",
+        "Мой брат работает врачом в большой больнице.",
+        "Мы долго ждали автобус на остановке.",
+        "Она купила новое платье для праздника.",
+        "Дети играют во дворе после школы.",
+        "Я люблю читать книги по вечерам.",
+        "Зимой в этом городе очень холодно.",
+        "Отец приготовил вкусный ужин для всей семьи.",
+        "Наш поезд отправляется ровно в восемь часов.",
+        "Студенты сдавали трудный экзамен утром.",
+        "В саду растут яблоки и груши.",
+        "Мама позвонила мне вчера вечером.",
+    ],
+    "pl": [
+        "Ten miesiąc minął bardzo szybko.",
+        "Kwiecień to czwarty miesiąc w roku.",
+        "Zima to czas jeżdżenia na sankach.",
+        "Mój brat pracuje w dużym szpitalu.",
+        "Dzieci bawią się na podwórku po szkole.",
+        "Lubię czytać książki wieczorem.",
+        "Wczoraj wieczorem padał mocny deszcz.",
+        "Nasz pociąg odjeżdża o ósmej rano.",
+        "Mama ugotowała pyszny obiad dla całej rodziny.",
+        "Studenci zdawali trudny egzamin.",
+        "W ogrodzie rosną jabłka i gruszki.",
+        "Pojedziemy nad morze w wakacje.",
+    ],
+    "it": [
+        "Gli operai si alzano presto.",
+        "I vigili sono muniti di pistola.",
+        "La cascata fa molto rumore.",
+        "Mio fratello lavora in un grande ospedale.",
+        "I bambini giocano nel cortile dopo la scuola.",
+        "Mi piace leggere libri la sera.",
+        "Ieri sera ha piovuto molto forte.",
+        "Il nostro treno parte alle otto in punto.",
+        "La mamma ha preparato una cena deliziosa.",
+        "Gli studenti hanno superato un esame difficile.",
+        "Nel giardino crescono mele e pere.",
+        "Andremo al mare durante le vacanze.",
+    ],
+}
+ESPEAK_VOICE = {"en": "en-us", "zh": "cmn", "ru": "ru", "pl": "pl", "it": "it"}
+RATES = (150, 175, 200)  # words per minute
+VARIANTS = ("", "+f3", "+m3")
+
+# espeak-ng C API constants (speak_lib.h)
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+INITIALIZE_PHONEME_EVENTS = 0x0001
+INITIALIZE_PHONEME_IPA = 0x0002
+EVENT_LIST_TERMINATED = 0
+EVENT_PHONEME = 7
+CHARS_UTF8 = 1
+PARAM_RATE = 1
+PARAM_PITCH = 3
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+class EspeakSynth:
+    """espeak-ng through ctypes: synthesise to a buffer and collect IPA phoneme onsets.
+
+    >>> synth = EspeakSynth()
+    >>> wav, phonemes = synth.synthesise("hello", "en-us")
+    >>> synth.sample_rate, len(wav) > 1000, [p for p, _ in phonemes][:2]
+    (22050, True, ['h', 'ə'])
+    """
+
+    def __init__(self):
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        data_parent = str(pathlib.Path(espeakng_loader.get_data_path()).parent).encode()
+        self.sample_rate = self.lib.espeak_Initialize(
+            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, INITIALIZE_PHONEME_EVENTS | INITIALIZE_PHONEME_IPA
+        )
+        if self.sample_rate <= 0:
+            raise RuntimeError("espeak_Initialize failed")
+        self._chunks, self._events = [], []
+        self._callback = _CALLBACK(self._collect)  # kept referenced for the library's lifetime
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, samples, num_samples, events):
+        if num_samples > 0:
+            self._chunks.append(np.ctypeslib.as_array(samples, shape=(num_samples,)).copy())
+        k = 0
+        while events[k].type != EVENT_LIST_TERMINATED:
+            if events[k].type == EVENT_PHONEME:
+                self._events.append((events[k].id.string.decode("utf-8", "replace"), events[k].audio_position / 1000))
+            k += 1
+        return 0
+
+    def synthesise(self, text, voice, rate=175, pitch=50):
+        """Return ``(float waveform at self.sample_rate, [(ipa phoneme, onset seconds), ...])``."""
+        self._chunks, self._events = [], []
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"espeak-ng has no voice {voice!r}")
+        self.lib.espeak_SetParameter(PARAM_RATE, rate, 0)
+        self.lib.espeak_SetParameter(PARAM_PITCH, pitch, 0)
+        data = text.encode("utf-8") + b"\0"
+        self.lib.espeak_Synth(data, ctypes.c_size_t(len(data)), 0, 1, 0, CHARS_UTF8, None, None)
+        self.lib.espeak_Synchronize()
+        wav = np.concatenate(self._chunks).astype(np.float32) / 32768 if self._chunks else np.zeros(0, np.float32)
+        return wav, list(self._events)
+
+
+def vowel_onsets_from_events(events):
+    """``[(inventory vowel, onset), ...]`` from espeak-ng phoneme events (IPA strings)."""
+    onsets = []
+    for phoneme, onset in events:
+        info = map_phone(phoneme.strip(), "espeak")
+        if info.vowel is not None:
+            onsets.append((info.vowel, onset))
+    return onsets
+
+
+def vowel_onsets_from_textgrid(path):
+    """``[(inventory vowel, onset), ...]`` from a TextGrid read with the ``espeak`` phone set."""
+    return [(v["vowel"], v["start"]) for v in read_alignment(path, "espeak").vowels]
+
+
+def match_onsets(reference, hypothesis):
+    """Absolute onset errors (s) for vowels matched in order by class (difflib alignment of labels)."""
+    matcher = difflib.SequenceMatcher(a=[v for v, _ in reference], b=[v for v, _ in hypothesis], autojunk=False)
+    errors = []
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            errors.append(round(abs(reference[block.a + k][1] - hypothesis[block.b + k][1]), 4))
+    return errors
+
+
+def make_synthetic_corpus(lang, folder, synth):
+    """Synthesise every sentence × rate × voice variant into ``folder`` (metadata.csv + wavs)."""
+    folder = pathlib.Path(folder)
+    (folder / "wavs").mkdir(parents=True, exist_ok=True)
+    references, rows = {}, []
+    for s, text in enumerate(SENTENCES[lang]):
+        for rate in RATES:
+            for v, variant in enumerate(VARIANTS):
+                utt_id = f"{lang}_{s:02d}_{rate}_{v}"
+                wav, events = synth.synthesise(text, ESPEAK_VOICE[lang] + variant, rate=rate, pitch=40 + 10 * v)
+                wav16 = resample_poly(wav, 16000, synth.sample_rate).astype(np.float32)
+                soundfile.write(folder / "wavs" / f"{utt_id}.flac", wav16, 16000)
+                references[utt_id] = vowel_onsets_from_events(events)
+                rows.append({"utt_id": utt_id, "path": f"wavs/{utt_id}.flac", "text": text, "language": lang,
+                             "duration": round(len(wav16) / 16000, 3)})  # fmt: skip
+    with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return references
+
+
+def synthetic_benchmark(langs, work_dir, jobs=2, num_iters=40):
+    """Train + align espeak-ng speech per language; median/mean/p90 vowel-onset error in ms."""
+    synth = EspeakSynth()
+    results = {}
+    for lang in langs:
+        corpus = pathlib.Path(work_dir) / lang
+        references = make_synthetic_corpus(lang, corpus, synth)
+        start = time.time()
+        report = align_corpus(corpus, lang, corpus / "textgrids", corpus / "model", jobs=jobs, retrain=True,
+                              config=TrainConfig(num_iters=num_iters, jobs=jobs), show_progress=False)  # fmt: skip
+        errors, matched, total = [], 0, 0
+        for utt_id, reference in references.items():
+            path = corpus / "textgrids" / f"{utt_id}.TextGrid"
+            total += len(reference)
+            if path.is_file():
+                utt_errors = match_onsets(reference, vowel_onsets_from_textgrid(path))
+                errors += utt_errors
+                matched += len(utt_errors)
+        errors_ms = np.array(errors) * 1000
+        results[lang] = {
+            "utterances": len(references),
+            "aligned": report["aligned"],
+            "vowels_matched": matched,
+            "vowels_reference": total,
+            "median_onset_error_ms": round(float(np.median(errors_ms)), 1) if matched else None,
+            "mean_onset_error_ms": round(float(np.mean(errors_ms)), 1) if matched else None,
+            "p90_onset_error_ms": round(float(np.percentile(errors_ms, 90)), 1) if matched else None,
+            "within_20ms": round(float(np.mean(errors_ms <= 20)), 3) if matched else None,
+            "seconds": round(time.time() - start, 1),
+        }
+        print(lang, json.dumps(results[lang]), flush=True)
+    return results
+
+
+def corpus_statistics(textgrid_dir, data_dir):
+    """Fraction aligned, vowels/s, vowel durations and ≥3-vowel share for a real corpus's TextGrids."""
+    textgrid_dir = pathlib.Path(textgrid_dir)
+    with open(pathlib.Path(data_dir) / "metadata.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    durations, rates, counts, aligned = [], [], [], 0
+    for row in rows:
+        path = textgrid_dir / f"{row['utt_id']}.TextGrid"
+        if not path.is_file():
+            continue
+        aligned += 1
+        vowels = read_alignment(path, "espeak", audio_duration=float(row["duration"])).vowels
+        counts.append(len(vowels))
+        durations += [v["end"] - v["start"] for v in vowels]
+        rates.append(len(vowels) / float(row["duration"]))
+    durations_ms = np.array(durations) * 1000
+    report_path = textgrid_dir / "align_report.json"
+    run = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    return {
+        "utterances": len(rows),
+        "aligned": aligned,
+        "fraction_aligned": round(aligned / max(len(rows), 1), 4),
+        "fraction_with_3_vowels": round(float(np.mean(np.array(counts) >= 3)) * aligned / max(len(rows), 1), 4),
+        "vowels_per_second": round(float(np.mean(rates)), 2),
+        "vowel_duration_ms": {q: round(float(np.percentile(durations_ms, p)), 1)
+                              for q, p in (("p10", 10), ("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))},
+        "vowel_duration_histogram_ms": dict(zip(
+            ["30-50", "50-80", "80-120", "120-200", "200+"],
+            np.histogram(durations_ms, bins=[30, 50, 80, 120, 200, 1e9])[0].tolist())),
+        "run_seconds": run.get("seconds"),
+        "failed_by_reason": run.get("failed_by_reason"),
+    }  # fmt: skip
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    syn = sub.add_parser("synthetic", help="espeak-ng speech with known phoneme timings")
+    syn.add_argument("--langs", nargs="+", default=list(SENTENCES))
+    syn.add_argument("--out", help="working folder (default: a temporary one)")
+    syn.add_argument("--jobs", type=int, default=2)
+    syn.add_argument("--num-iters", type=int, default=40)
+    cor = sub.add_parser("corpus", help="statistics of TextGrids written for a real corpus")
+    cor.add_argument("textgrids")
+    cor.add_argument("--data", required=True, help="corpus folder with metadata.csv")
+    args = parser.parse_args(argv)
+    if args.mode == "synthetic":
+        work = args.out or tempfile.mkdtemp(prefix="align_quality_")
+        result = synthetic_benchmark(args.langs, work, args.jobs, args.num_iters)
+    else:
+        result = corpus_statistics(args.textgrids, args.data)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
