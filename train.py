@@ -13,11 +13,25 @@ checkpoint on the target test set, writing per-utterance predictions.
 
 Target labels are read only by the evaluation on the target test set and, with
 ``target_labels: analysis_subset``, for the small analysis subset.
+
+Two reference variants share the same features, network and harness:
+
+- ``variant=DANN``: no triplet loss; a domain discriminator on the utterance
+  embeddings of the source and target halves of each batch, behind gradient
+  reversal (``dann_weight`` · L_domain);
+- ``variant=in-domain``: the upper bound, trained on the *target's* own labels
+  (target train), selected on target valid and tested on target test.
+
+The run's numbers and settings go to ``metrics_file`` (``<output_folder>/metrics.json``),
+which the grid runner (``phonanchor-grid``) collects.  Keys added after the first
+recipes (``dann_weight``, ``discriminator_hidden``, ``domain_discriminator``,
+``metrics_file``) are optional: a recipe yaml without them gets :data:`OPTIONAL`.
 """
 
 import logging
 import pathlib
 import sys
+import time
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
@@ -28,10 +42,22 @@ from speechbrain_phonanchor.analysis.subset import draw_subset
 from speechbrain_phonanchor.brain import PhonAnchorBrain
 from speechbrain_phonanchor.data import PairedDataset, UtteranceDataset, collate_pairs, collate_utterances, get_task
 from speechbrain_phonanchor.features.store import FeatureStore, build_store
+from speechbrain_phonanchor.fileio import atomic_write_json
 from speechbrain_phonanchor.manifest import load_manifest
+from speechbrain_phonanchor.model.dann import DomainDiscriminator
 
 logger = logging.getLogger(__name__)
-VARIANTS = ("CL", "BA", "WA", "GA", "AGA")
+ANCHORED = ("BA", "WA", "GA", "AGA")
+VARIANTS = ("CL",) + ANCHORED + ("DANN", "in-domain")
+OPTIONAL = {"dann_weight": 1.0, "discriminator_hidden": 128, "domain_discriminator": None, "metrics_file": None}
+
+
+def fill_optional(hparams):
+    """Give keys a recipe yaml may lack their defaults (:data:`OPTIONAL`; metrics next to the outputs)."""
+    for key, value in OPTIONAL.items():
+        hparams.setdefault(key, value)
+    if hparams["metrics_file"] is None:
+        hparams["metrics_file"] = str(pathlib.Path(hparams["output_folder"]) / "metrics.json")
 
 
 def manifest_path(hparams, side, split):
@@ -48,7 +74,7 @@ def needed_splits(hparams):
     """The (side, split) pairs whose features this run reads."""
     splits = [("source", "train"), ("source", "valid"), ("target", "train"), ("target", "test")]
     if hparams["variant"] != "CL" or hparams["target_labels"] == "analysis_subset":
-        splits.append(("target", "valid"))
+        splits.append(("target", "valid"))  # anchors analysis, analysis subset, in-domain model selection
     return splits
 
 
@@ -62,7 +88,7 @@ def extract_features(hparams):
 def analyse(hparams):
     """Write ``anchors.yaml`` from the validation subsets unless it exists."""
     anchors_file = pathlib.Path(hparams["anchors_file"])
-    if anchors_file.is_file():
+    if anchors_file.is_file() or hparams["variant"] not in ANCHORED:
         return
     from speechbrain_phonanchor.analysis.cli import main as analyse_main
 
@@ -90,6 +116,9 @@ def dataio_prep(hparams, task):
         return data
 
     target_train = dataset("target", "train", labelled=False)
+    if hparams["variant"] == "in-domain":
+        train = PairedDataset(dataset("target", "train"), target_train, seed=hparams["seed"])
+        return train, dataset("target", "valid"), dataset("target", "test"), target_train
     partners = target_train
     if hparams["target_labels"] == "analysis_subset":
         valid = load_manifest(manifest_path(hparams, "target", "valid"), resolve=False)
@@ -100,13 +129,23 @@ def dataio_prep(hparams, task):
 
 
 def configure_adaptation(hparams, task):
-    """Set the anchors of the triplet loss for the variant (CL: no adaptation at all)."""
+    """Set the adaptation of the variant: triplet anchors (BA/WA/GA/AGA), the domain
+    discriminator (DANN), or none (CL, in-domain).  Returns the extra modules."""
     variant = hparams["variant"]
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    if variant == "CL":
+    if variant != "DANN":
+        hparams["dann_weight"] = 0.0
+    if variant not in ANCHORED:
         hparams["adapt_weight"] = 0.0
-        return
+    if variant == "DANN":
+        discriminator = hparams["domain_discriminator"] or DomainDiscriminator(hparams["d_model"],
+                                                                                 hparams["discriminator_hidden"])
+        hparams["checkpointer"].add_recoverable("discriminator", discriminator)
+        logger.info("DANN: domain discriminator on utterance embeddings, weight %s", hparams["dann_weight"])
+        return {"discriminator": discriminator}
+    if variant not in ANCHORED:
+        return {}
     emotion_anchors = load_anchors(hparams["anchors_file"], variant, hparams["vowel_kind"])
     anchors = task.anchors(emotion_anchors)
     hparams["adapt_loss"].set_anchors(anchors, task.classes)
@@ -114,9 +153,46 @@ def configure_adaptation(hparams, task):
     labeler = hparams["pseudo_labeler"]
     logger.info("target classes from %s (threshold %s, warm-up %s epochs)", labeler.source, labeler.threshold,
                 labeler.warmup_epochs)
+    return {}
+
+
+def prepare_stage(hparams):
+    """Every artefact a run reads: manifests, feature stores, and (anchored variants) the anchors file.
+
+    The grid runner calls this once before starting runs in parallel, so runs only read them.
+    """
+    if not hparams["skip_prep"]:
+        run_on_main(hparams["prepare_source"])
+        run_on_main(hparams["prepare_target"])
+    run_on_main(extract_features, args=[hparams])
+    run_on_main(analyse, args=[hparams])
+
+
+def write_metrics(hparams, brain, task, train_set, valid_set, test_set, wall_time):
+    """Write the run's numbers and settings to ``hparams["metrics_file"]`` (JSON)."""
+    best = brain.checkpointer.find_checkpoint(max_key="UAR")
+    metrics = {
+        "target_test_uar": brain.last_stats["UAR"], "target_test_loss": float(brain.last_stats["loss"]),
+        "valid_uar": best.meta["UAR"] if best else None, "best_epoch": best.meta.get("epoch") if best else None,
+        "epochs": brain.hparams.epoch_counter.current, "wall_time_s": round(wall_time, 3),
+        "valid_set": "target valid" if hparams["variant"] == "in-domain" else "source valid",
+        "n_train": len(train_set.source), "n_valid": len(valid_set), "n_test": len(test_set),
+        "source": hparams["source_name"], "target": hparams["target_name"], "task": task.name,
+        "variant": hparams["variant"], "vowel_kind": hparams["vowel_kind"], "seed": hparams["seed"],
+        "encoder": hparams["encoder_name"], "encoder_source": str(hparams["encoder_source"]),
+        "encoder_layer": hparams["encoder_layer"], "lr": hparams["lr"], "weight_decay": hparams["weight_decay"],
+        "batch_size": hparams["batch_size"], "number_of_epochs": hparams["number_of_epochs"],
+        "patience": hparams["patience"], "adapt_weight": hparams["adapt_weight"],
+        "dann_weight": hparams["dann_weight"], "margin": hparams["margin"], "target_labels": hparams["target_labels"],
+        "pseudo_threshold": hparams["pseudo_threshold"], "warmup_epochs": hparams["warmup_epochs"],
+        "predictions_file": str(hparams["predictions_file"]), "output_folder": str(hparams["output_folder"]),
+    }
+    atomic_write_json(hparams["metrics_file"], metrics)
+    return metrics
 
 
 def main(argv):
+    started = time.time()
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
@@ -124,27 +200,22 @@ def main(argv):
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
     )
+    fill_optional(hparams)
     task = get_task(hparams["task"])
     hparams["classes"] = task.classes
-
-    if not hparams["skip_prep"]:
-        run_on_main(hparams["prepare_source"])
-        run_on_main(hparams["prepare_target"])
-    run_on_main(extract_features, args=[hparams])
-    if hparams["variant"] != "CL":
-        run_on_main(analyse, args=[hparams])
+    prepare_stage(hparams)
 
     label_encoder = sb.dataio.encoder.CategoricalEncoder()
     label_encoder.load_or_create(pathlib.Path(hparams["save_folder"]) / "label_encoder.txt",
                                  from_iterables=[task.classes])
     if [label_encoder.ind2lab[i] for i in range(len(label_encoder))] != list(task.classes):
         raise ValueError(f"{hparams['save_folder']}/label_encoder.txt does not list {task.classes} in order")
-    configure_adaptation(hparams, task)
+    extra_modules = configure_adaptation(hparams, task)
     train_set, valid_set, test_set, target_train = dataio_prep(hparams, task)
     hparams["prototypes"].fit(target_train.prototype_source())
 
     brain = PhonAnchorBrain(
-        modules=hparams["modules"],
+        modules=dict(hparams["modules"], **extra_modules),
         opt_class=hparams["opt_class"],
         hparams=hparams,
         run_opts=run_opts,
@@ -159,6 +230,8 @@ def main(argv):
                                                   "target test predictions": hparams["predictions_file"]},
                                       test_stats=brain.last_stats)
     uar = brain.last_stats["UAR"]
+    if sb.utils.distributed.if_main_process():
+        write_metrics(hparams, brain, task, train_set, valid_set, test_set, time.time() - started)
     print(f"target test UAR ({hparams['variant']}, {hparams['vowel_kind']}, {task.name}): {uar:.4f}")
     return brain
 

@@ -12,7 +12,13 @@ Per training batch:
 3. when ``adapt_weight > 0`` the pseudo-labeler turns the target logits into
    target classes (``-1`` = none; or the analysis-subset labels), and
    ``L_adapt`` = the vowel triplet loss between target and source segment embeddings;
-4. ``L = L_emo + adapt_weight · L_adapt``.
+4. ``L = L_emo + adapt_weight · L_adapt``;
+5. DANN (when ``modules`` holds a ``discriminator`` and ``hparams.dann_weight > 0``):
+   a :class:`~speechbrain_phonanchor.model.dann.DomainDiscriminator` classifies the
+   utterance embeddings of the source (0) and target (1) halves of the batch
+   behind gradient reversal, ``L += dann_weight · L_domain``.  The reversal
+   strength follows the DANN schedule over training progress
+   ``p = (epoch − 1 + step / steps_per_epoch) / epoch_counter.limit``.
 
 Every training epoch reseeds torch with ``seed + epoch`` and redraws the pairs,
 so an interrupted and resumed run repeats the uninterrupted one.  Validation
@@ -22,11 +28,18 @@ selection; test (target) also writes per-utterance predictions to
 
 Hyperparameters read from ``hparams``: ``seed``, ``adapt_weight``,
 ``adapt_loss``, ``pseudo_labeler``, ``epoch_counter``, ``train_logger``,
-``predictions_file``, ``classes``.  Modules: ``model`` (a
-:class:`~speechbrain_phonanchor.model.PhonAnchorNet`).
+``predictions_file``, ``classes`` and, optionally, ``dann_weight`` (default 0).
+Modules: ``model`` (a :class:`~speechbrain_phonanchor.model.PhonAnchorNet`) and,
+for DANN, ``discriminator``.
+
+Example
+-------
+>>> uar([0, 1, 1], [0, 1, 0])
+0.75
 """
 
 import csv
+import math
 
 import speechbrain as sb
 import torch
@@ -34,6 +47,7 @@ from sklearn.metrics import balanced_accuracy_score
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_phonanchor.fileio import atomic_open
+from speechbrain_phonanchor.model.dann import reversal_strength
 
 
 def uar(targets, predictions):
@@ -51,7 +65,35 @@ class PhonAnchorBrain(sb.Brain):
     def fit(self, epoch_counter, train_set, *args, **kwargs):
         """As ``Brain.fit``; keeps the paired train set to redraw its pairs every epoch."""
         self.paired_set = train_set
+        batch_size = kwargs.get("train_loader_kwargs", {}).get("batch_size", 1)
+        self.steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
         return super().fit(epoch_counter, train_set, *args, **kwargs)
+
+    @property
+    def dann(self):
+        """True when the domain-adversarial loss is on (a ``discriminator`` module and ``dann_weight > 0``)."""
+        return "discriminator" in self.modules and getattr(self.hparams, "dann_weight", 0) > 0
+
+    def training_progress(self):
+        """Fraction of the epoch limit done, in [0, 1]: the DANN reversal schedule's ``p``."""
+        steps = getattr(self, "steps_per_epoch", 1)
+        done = (self.epoch - 1) + min(max(self.step - 1, 0), steps) / steps
+        return min(1.0, done / max(self.hparams.epoch_counter.limit, 1))
+
+    def domain_loss(self, source_out, target_out, progress):
+        """Cross-entropy of the discriminator on source (0) and target (1) utterance embeddings.
+
+        The discriminator sits behind gradient reversal, so minimising this loss trains the
+        discriminator and pushes the network towards domain-invariant embeddings.
+        """
+        embeddings = torch.cat([source_out.utterance_embeddings, target_out.utterance_embeddings])
+        domains = torch.cat([torch.zeros(len(source_out.utterance_embeddings), dtype=torch.long),
+                             torch.ones(len(target_out.utterance_embeddings), dtype=torch.long)]).to(embeddings.device)
+        logits = self.modules.discriminator(embeddings, progress)
+        self.domain_correct += (logits.argmax(-1) == domains).sum().detach()
+        self.domain_seen += len(domains)
+        self.domain_batches += 1
+        return torch.nn.functional.cross_entropy(logits, domains)
 
     def compute_forward(self, batch, stage):
         """Return ``(source_or_eval_output, target_output_or_None)``."""
@@ -63,7 +105,7 @@ class PhonAnchorBrain(sb.Brain):
         source_out = model(source.frames, source.lengths, source.segments, source.segment_mask,
                            target.frames, target.lengths)
         target_out = None
-        if self.hparams.adapt_weight > 0:
+        if self.hparams.adapt_weight > 0 or self.dann:
             target_out = model(target.frames, target.lengths, target.segments, target.segment_mask)
         return source_out, target_out
 
@@ -77,7 +119,11 @@ class PhonAnchorBrain(sb.Brain):
             self._collect(batch, out.logits)
             return loss
         self.emo_loss_sum += loss.detach()
-        if target_out is not None:
+        if self.dann:
+            domain = self.domain_loss(out, target_out, self.training_progress())
+            self.domain_loss_sum += domain.detach()
+            loss = loss + self.hparams.dann_weight * domain
+        if target_out is not None and self.hparams.adapt_weight > 0:
             target_labels = self.hparams.pseudo_labeler(target_out.logits, self.epoch, batch.target.labels)
             adapt = self.hparams.adapt_loss(
                 target_out.segment_embeddings, batch.target.vowels, batch.target.segment_mask, target_labels,
@@ -98,6 +144,9 @@ class PhonAnchorBrain(sb.Brain):
         self.ids, self.targets, self.probabilities = [], [], []
         self.emo_loss_sum = torch.zeros((), device=self.device)
         self.adapt_loss_sum = torch.zeros((), device=self.device)
+        self.domain_loss_sum = torch.zeros((), device=self.device)
+        self.domain_correct = torch.zeros((), device=self.device, dtype=torch.long)
+        self.domain_seen = self.domain_batches = 0
         if stage == sb.Stage.TRAIN:
             self.epoch = epoch
             torch.manual_seed(self.hparams.seed + epoch)
@@ -114,6 +163,11 @@ class PhonAnchorBrain(sb.Brain):
             stats["adapt_loss"] = float(self.adapt_loss_sum) / steps
             stats["empty_triplet_batches"] = self.hparams.adapt_loss.n_empty_batches - self.adapt_start[1]
             stats["target_labelled"] = (self.hparams.pseudo_labeler.n_labelled - self.labeler_start[1]) / max(seen, 1)
+        if self.dann:
+            stats["domain_loss"] = float(self.domain_loss_sum) / max(self.domain_batches, 1)
+            stats["domain_accuracy"] = float(self.domain_correct) / max(self.domain_seen, 1)
+            stats["reversal_strength"] = reversal_strength(self.training_progress(),
+                                                           self.modules.discriminator.gamma)
         return stats
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
@@ -129,7 +183,7 @@ class PhonAnchorBrain(sb.Brain):
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats
             )
-            self.checkpointer.save_and_keep_only(meta={"UAR": stats["UAR"]}, max_keys=["UAR"])
+            self.checkpointer.save_and_keep_only(meta={"UAR": stats["UAR"], "epoch": epoch}, max_keys=["UAR"])
         elif if_main_process():
             self.write_predictions(predictions)
         self.last_stats = stats
