@@ -1,0 +1,103 @@
+"""``phonanchor-grid``: run the experiment grid, make the tables, measure the anchoring effect.
+
+Usage::
+
+    phonanchor-grid run hparams/generic_pair.yaml --out results/grid/nemo_to_emovo \\
+        --variants CL BA-CL WA-CL GA-CL AGA-CL DANN in-domain --seeds 1-10 --tasks 4class --workers 2 \\
+        --device=cpu --encoder_source=~/.cache/offline-whisper-base --input_size=512 ...
+    phonanchor-grid tables results/grid/*/results.csv --out docs/results
+    phonanchor-grid anchoring results/grid/nemo_to_emovo/runs/4class/AGA-CL/1 --out docs/results/anchoring
+
+``run``: every ``--key=value`` argument it does not know is a ``train.py``
+override shared by all runs (SpeechBrain run options such as ``--device`` too).
+Finished runs (those with a ``metrics.json``) are skipped, so the same command
+resumes a grid.  ``tables``: every paper table, t-tests and confusion matrices
+from one or more ``results.csv``.  ``anchoring``: Com tables and t-SNE of the
+frozen features versus the trained model's segment embeddings for one run.
+
+Example
+-------
+>>> args, extra = build_parser().parse_known_args(["run", "h.yaml", "--out", "g", "--seeds", "1-3", "--lr=0.01"])
+>>> args.seeds, extra_overrides(extra)
+(['1-3'], {'lr': '0.01'})
+"""
+
+import argparse
+import json
+import logging
+import sys
+
+from speechbrain_phonanchor.experiments import grid, tables
+
+
+def build_parser():
+    """The argument parser of ``phonanchor-grid``."""
+    parser = argparse.ArgumentParser(prog="phonanchor-grid", description=__doc__.split("\n\n")[0],
+                                     allow_abbrev=False)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run (or resume) a grid of train.py runs; writes results.csv",
+                              allow_abbrev=False)
+    run.add_argument("hparams", help="recipe yaml, e.g. hparams/generic_pair.yaml")
+    run.add_argument("--out", required=True, help="grid folder (runs/ and results.csv)")
+    run.add_argument("--variants", nargs="+", default=list(grid.DEFAULT_VARIANTS),
+                     help="NAME[:mono|diph|both]: CL BA-CL WA-CL GA-CL AGA-CL DANN in-domain")
+    run.add_argument("--seeds", nargs="+", default=["1-10"], help="seeds, e.g. 1-10 or 1 2 3")
+    run.add_argument("--tasks", nargs="+", default=["4class"],
+                     help="4class, binary_neu, binary_hap, binary_ang, binary_sad, arousal, valence")
+    run.add_argument("--workers", type=int, default=2, help="runs at a time (each with OMP_NUM_THREADS=1 if > 1)")
+    run.add_argument("--dry-run", action="store_true", help="print the commands of the unfinished runs and stop")
+    table = commands.add_parser("tables", help="paper tables, t-tests and confusion matrices from results.csv")
+    table.add_argument("results", nargs="+", help="results.csv files (e.g. one per direction)")
+    table.add_argument("--out", required=True, help="output folder")
+    table.add_argument("--baselines", nargs="+", default=list(tables.BASELINES), help="variants to test against")
+    table.add_argument("--no-plots", action="store_true", help="skip the confusion matrices")
+    anchoring = commands.add_parser("anchoring", help="Com and t-SNE before/after anchoring for one trained run")
+    anchoring.add_argument("run", help="a finished run folder (holds hyperparams.yaml and save/)")
+    anchoring.add_argument("--out", required=True, help="output folder")
+    anchoring.add_argument("--min-segments", type=int, default=10, help="fewest segments per corpus for a Com cell")
+    anchoring.add_argument("--tsne-points", type=int, default=300, help="most t-SNE points per corpus and emotion")
+    return parser
+
+
+def extra_overrides(extra):
+    """``--key=value`` arguments → ``{key: value}``; anything else is an error."""
+    overrides = {}
+    for argument in extra:
+        key, sep, value = argument.partition("=")
+        if not key.startswith("--") or not sep:
+            raise SystemExit(f"phonanchor-grid run: unrecognised argument {argument!r} (overrides are --key=value)")
+        overrides[key[2:]] = value
+    return overrides
+
+
+def main(argv=None):
+    """Entry point of ``phonanchor-grid``; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args, extra = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.command != "run" and extra:
+        raise SystemExit(f"phonanchor-grid {args.command}: unrecognised arguments {extra}")
+    if args.command == "run":
+        overrides = extra_overrides(extra)
+        variants = grid.parse_variants(args.variants)
+        seeds = grid.parse_seeds(args.seeds)
+        if args.dry_run:
+            for run in grid.plan_runs(args.out, variants, seeds, args.tasks):
+                if not run.finished:
+                    print(" ".join(grid.command(run, args.hparams, overrides)))
+            return 0
+        summary = grid.run_grid(args.hparams, args.out, variants, seeds, args.tasks, overrides, args.workers)
+        print(json.dumps(summary, indent=2))
+        return 1 if summary["failed"] else 0
+    if args.command == "tables":
+        written = tables.make_tables(args.results, args.out, args.baselines, plots=not args.no_plots)
+        print(f"wrote {len(written)} tables to {args.out}: {', '.join(written)}")
+        return 0
+    from speechbrain_phonanchor.experiments.anchoring_effect import anchoring_effect
+
+    summary = anchoring_effect(args.run, args.out, min_segments=args.min_segments, tsne_points=args.tsne_points)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
