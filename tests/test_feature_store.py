@@ -198,6 +198,12 @@ def test_torn_write_then_resume_is_byte_identical(corpus, encoder, reference, tm
     monkeypatch.setattr(store_module._Shard, "append", real_append)
     with pytest.raises(StoreError, match="incomplete"):
         FeatureStore.open(out)
+    # As after a power loss: the second committed batch's frames never reached the disk intact.
+    shard = out / BUILD_DIR / "rank-00000"
+    second = json.loads((shard / JOURNAL_NAME).read_bytes().splitlines()[1])
+    frames = bytearray((shard / FRAMES_NAME).read_bytes())
+    frames[second["offset"] * 32 + 7] ^= 0x55
+    (shard / FRAMES_NAME).write_bytes(frames)
     build_store(manifest, encoder, out, data_root=root, batch_seconds=3.0, progress=False)
     assert store_bytes(out) == store_bytes(reference[0])
 

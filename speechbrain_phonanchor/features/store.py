@@ -50,6 +50,8 @@ import logging
 import os
 import pathlib
 import shutil
+import time
+import zlib
 
 import numpy as np
 import torch
@@ -79,6 +81,7 @@ IDENTITY_KEYS = ("format", "encoder", "encoder_config_sha256", "layers", "dim", 
                  "manifest_sha256")
 DEFAULT_BATCH_SECONDS = 120.0
 HASH_BLOCK = 1 << 24
+SYNC_SECONDS = 30.0
 
 
 class StoreError(ValueError):
@@ -276,36 +279,69 @@ def _normalise_expect(expect):
 
 
 class _Shard:
-    """One rank's append-only part of a build: ``frames.f16`` plus ``journal.jsonl``."""
+    """One rank's append-only part of a build: ``frames.f16`` plus ``journal.jsonl``.
+
+    Each journal line commits one batch and carries the CRC-32 of its frames.  Both files
+    are flushed after every batch (all a ``kill -9`` needs) and fsync'd every
+    ``SYNC_SECONDS`` and at the end; after a power loss :meth:`recover` keeps the longest
+    run of batches whose frames still match their CRC.
+    """
 
     def __init__(self, folder, dim):
         self.folder = pathlib.Path(folder)
         self.frames_path = self.folder / FRAMES_NAME
         self.journal_path = self.folder / JOURNAL_NAME
         self.row_bytes = dim * np.dtype(DTYPE).itemsize
-        self.entries, self.journal_bytes = read_journal(self.journal_path)
-        self.rows = self.entries[-1]["offset"] + self.entries[-1]["rows"] if self.entries else 0
+        self.entries, self.line_sizes = read_journal(self.journal_path)
+        self.last_sync = time.monotonic()
+
+    @property
+    def rows(self):
+        return self.entries[-1]["offset"] + self.entries[-1]["rows"] if self.entries else 0
+
+    def read(self, entry):
+        """The frames bytes of one committed batch, checked against its CRC (StoreError if damaged)."""
+        with open(self.frames_path, "rb") as handle:
+            handle.seek(entry["offset"] * self.row_bytes)
+            data = handle.read(entry["rows"] * self.row_bytes)
+        if len(data) != entry["rows"] * self.row_bytes or zlib.crc32(data) != entry["crc32"]:
+            raise StoreError(f"{self.folder}: frames of batch {entry['batch']} are damaged; rerun the extraction")
+        return data
 
     def recover(self):
-        """Cut a half-written batch (frames or journal line) left by a killed run."""
+        """Cut whatever a killed run left half written, and any batch whose frames fail their CRC."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        for path, size in ((self.journal_path, self.journal_bytes), (self.frames_path, self.rows * self.row_bytes)):
+        for kept, entry in enumerate(self.entries):
+            try:
+                self.read(entry)
+            except StoreError:
+                logger.warning("%s: dropping batches from %d on (not fully on disk)", self.folder, entry["batch"])
+                del self.entries[kept:], self.line_sizes[kept:]
+                break
+        for path, size in ((self.journal_path, sum(self.line_sizes)), (self.frames_path, self.rows * self.row_bytes)):
             with open(path, "ab") as handle:
                 handle.truncate(size)
-                os.fsync(handle.fileno())
+        self.sync()
 
     def append(self, entry, frames):
-        """Durably append one batch: frames first, then the journal line that commits them."""
-        entry = dict(entry, offset=self.rows, rows=len(frames))
+        """Append one batch: frames first, then the journal line that commits them."""
+        data = frames.tobytes()
+        entry = dict(entry, offset=self.rows, rows=len(frames), crc32=zlib.crc32(data))
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
-        for path, data in ((self.frames_path, frames.tobytes()), (self.journal_path, line)):
+        for path, payload in ((self.frames_path, data), (self.journal_path, line)):
             with open(path, "ab") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                handle.write(payload)
         self.entries.append(entry)
-        self.rows += len(frames)
-        self.journal_bytes += len(line)
+        self.line_sizes.append(len(line))
+        if time.monotonic() - self.last_sync > SYNC_SECONDS:
+            self.sync()
+
+    def sync(self):
+        """fsync both files (frames first)."""
+        for path in (self.frames_path, self.journal_path):
+            with open(path, "ab") as handle:
+                os.fsync(handle.fileno())
+        self.last_sync = time.monotonic()
 
 
 @contextlib.contextmanager
@@ -324,10 +360,10 @@ def _writer_lock(folder):
 
 
 def read_journal(path):
-    """Committed entries of a journal and their length in bytes; a torn last line (killed mid-write) is ignored."""
-    entries, size = [], 0
+    """Committed entries of a journal and the byte size of each line; a torn last line is ignored."""
+    entries, sizes = [], []
     if not pathlib.Path(path).is_file():
-        return entries, size
+        return entries, sizes
     with open(path, "rb") as handle:
         for line in handle:
             try:
@@ -336,8 +372,8 @@ def read_journal(path):
                 entries.append(json.loads(line))
             except json.JSONDecodeError:
                 break
-            size += len(line)
-    return entries, size
+            sizes.append(len(line))
+    return entries, sizes
 
 
 def _shard_folders(out_dir):
@@ -346,11 +382,12 @@ def _shard_folders(out_dir):
 
 
 def _done_batches(out_dir, dim):
-    """Batch index → (shard folder, journal entry) over every shard of an unfinished build."""
+    """Batch index → (shard, journal entry) over every shard of an unfinished build."""
     done = {}
     for folder in _shard_folders(out_dir):
-        for entry in _Shard(folder, dim).entries:
-            done[entry["batch"]] = (folder, entry)
+        shard = _Shard(folder, dim)
+        for entry in shard.entries:
+            done[entry["batch"]] = (shard, entry)
     return done
 
 
@@ -477,6 +514,7 @@ def _extract(manifest, encoder, out_dir, config, plan, shard, rank, world_size, 
             frames, lengths = _encode_batch(encoder, manifest, kept)
             shard.append({"batch": batch_index, "utterances": lengths, "skipped": skipped, **flags}, frames)
             bar.update(round(sum(float(manifest[utt]["duration"]) for utt in plan[batch_index]), 1))
+    shard.sync()
     bar.close()
     return len(todo)
 
@@ -509,7 +547,7 @@ def _merge(manifest, out_dir, config):
     if order != list(range(len(order))) or covered != set(manifest):
         raise StoreError(f"{out_dir}: the build covers {len(covered)} of {len(manifest)} utterances; "
                          f"rerun the extraction to resume it")
-    _write_frames(out_dir, [done[i] for i in order], config["dim"])
+    frames_sha256 = _write_frames(out_dir, [done[i] for i in order])
     entries, skipped = {}, {}
     summary = {"utterances": len(manifest), "extracted": 0, "skipped": {}, "resampled": 0, "downmixed": 0,
                "frames": 0, "audio_seconds": 0.0}
@@ -529,7 +567,7 @@ def _merge(manifest, out_dir, config):
     index = {
         "config_sha256": _config_sha256(config),
         "rows": offset,
-        "frames_sha256": file_sha256(out_dir / FRAMES_NAME),
+        "frames_sha256": frames_sha256,
         "utterances": {utt: entries[utt] for utt in manifest if utt in entries},
         "skipped": {utt: skipped[utt] for utt in manifest if utt in skipped},
         "summary": summary,
@@ -539,35 +577,37 @@ def _merge(manifest, out_dir, config):
     return summary
 
 
-def _write_frames(out_dir, parts, dim):
-    """Assemble ``frames.f16`` from (shard folder, entry) pairs in order; a single in-order shard is renamed."""
-    target = out_dir / FRAMES_NAME
-    folders = {folder for folder, _ in parts}
-    row_bytes = dim * np.dtype(DTYPE).itemsize
-    in_order = all(entry["offset"] == sum(e["rows"] for _, e in parts[:i]) for i, (_, entry) in enumerate(parts))
-    tmp = target.with_name(f".{FRAMES_NAME}.tmp")
-    if tmp.exists():
-        tmp.unlink()
-    if len(folders) == 1 and in_order:
-        # The shard already is the store, byte for byte: link it (the shard stays until the index is written).
+def _write_frames(out_dir, parts):
+    """Assemble ``frames.f16`` from (shard, entry) pairs in order, checking each batch's CRC; return its SHA-256.
+
+    When one shard already holds every batch in order it is hard-linked into place
+    (the shard stays until the index is written, so a crash here loses nothing).
+    """
+    target, tmp = out_dir / FRAMES_NAME, out_dir / f".{FRAMES_NAME}.tmp"
+    tmp.unlink(missing_ok=True)
+    shards = {shard.folder: shard for shard, _ in parts}
+    only = next(iter(shards.values()))
+    in_order = len(shards) == 1 and [entry for _, entry in parts] == only.entries
+    link = False
+    if in_order and only.frames_path.stat().st_size == only.rows * only.row_bytes:
         try:
-            os.link(next(iter(folders)) / FRAMES_NAME, tmp)
-            os.replace(tmp, target)
-            return
+            os.link(only.frames_path, tmp)
+            link = True
         except OSError:
-            pass  # no hard links on this file system: copy below
-    with open(tmp, "wb") as out:
-        for folder, entry in parts:
-            with open(folder / FRAMES_NAME, "rb") as handle:
-                handle.seek(entry["offset"] * row_bytes)
-                remaining = entry["rows"] * row_bytes
-                while remaining:
-                    block = handle.read(min(remaining, HASH_BLOCK))
-                    out.write(block)
-                    remaining -= len(block)
-        out.flush()
-        os.fsync(out.fileno())
+            pass  # no hard links on this file system: copy
+    digest = hashlib.sha256()
+    with contextlib.ExitStack() as stack:
+        out = None if link else stack.enter_context(open(tmp, "wb"))
+        for shard, entry in parts:
+            data = shard.read(entry)
+            digest.update(data)
+            if out is not None:
+                out.write(data)
+        if out is not None:
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(tmp, target)
+    return digest.hexdigest()
 
 
 def build_store(manifest_path, encoder_source, out_dir, layer=-1, data_root=None,
