@@ -126,6 +126,7 @@ class _Engine:
         if rate <= 0:
             raise SynthError(f"espeak_Initialize failed ({rate}) with data in {data}")
         self.sample_rate = rate
+        self.lib.espeak_ng_SetRandSeed(0)  # otherwise seeded from the clock (noise in voice variants)
         self.chunks, self.phonemes, self.words = [], [], []
         self.callback = _CALLBACK(self._collect)  # kept alive as long as the engine
         self.lib.espeak_SetSynthCallback(self.callback)

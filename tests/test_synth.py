@@ -28,8 +28,10 @@ def test_phoneme_events_are_ipa_in_time_order():
 
 def test_same_request_same_samples_whatever_came_before():
     runs = synthesize_many([(TEXT, "en", STYLES["neu"]), ("我很高兴", "zh", STYLES["hap"]),
-                            (TEXT, "en", STYLES["neu"])])
+                            (TEXT, "en", STYLES["neu"]), (TEXT, "en+f2", STYLES["sad"]),
+                            (TEXT, "en+f2", STYLES["sad"])])
     assert np.array_equal(runs[0].samples, runs[2].samples)
+    assert np.array_equal(runs[3].samples, runs[4].samples)  # voice variants add seeded noise
     assert np.array_equal(synthesize(TEXT, "en", STYLES["neu"]).samples, runs[0].samples)
     assert runs[1].phonemes and runs[1].duration > 0.5  # Mandarin from Han characters
 
