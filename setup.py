@@ -47,6 +47,8 @@ setup(
             "phonanchor-align=speechbrain_phonanchor.align.cli:main",
             "phonanchor-extract=speechbrain_phonanchor.features.cli:main",
             "phonanchor-analyze=speechbrain_phonanchor.analysis.cli:main",
+            "phonanchor-grid=speechbrain_phonanchor.experiments.cli:main",
+            "phonanchor-export=speechbrain_phonanchor.export:main",
         ]
     },
 )
