@@ -21,7 +21,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["speechbrain_phonanchor", "speechbrain_phonanchor.*"]),
-    package_data={"speechbrain_phonanchor": ["data/*.tsv", "data/*.yaml"]},
+    package_data={"speechbrain_phonanchor": ["phone_tables/*.tsv"]},
     python_requires=">=3.9",
     install_requires=[
         "speechbrain>=1.1",

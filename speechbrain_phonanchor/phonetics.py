@@ -1,7 +1,7 @@
 """The cross-lingual vowel inventory and the maps into it from each phone set.
 
-The mapping is data: ``data/phone_sets.tsv`` maps non-IPA phone sets (ARPABET)
-to IPA and ``data/vowel_inventory.tsv`` maps IPA symbols to the ten anchor vowels
+The mapping is data: ``phone_tables/phone_sets.tsv`` maps non-IPA phone sets (ARPABET)
+to IPA and ``phone_tables/vowel_inventory.tsv`` maps IPA symbols to the ten anchor vowels
 of DESIGN.md (monophthongs ``i ɛ ə a ɔ u``, diphthongs ``aɪ eɪ aʊ oʊ``).  Both are
 plain tab-separated tables a linguist can read and extend.  A phone that is not
 in the inventory keeps its IPA and is never a vowel.
@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
-DATA_DIR = pathlib.Path(__file__).parent / "data"
+TABLES_DIR = pathlib.Path(__file__).parent / "phone_tables"
 MONOPHTHONGS = ("i", "ɛ", "ə", "a", "ɔ", "u")
 DIPHTHONGS = ("aɪ", "eɪ", "aʊ", "oʊ")
 VOWELS = MONOPHTHONGS + DIPHTHONGS
@@ -70,7 +70,7 @@ def _read_table(path, n_columns):
 
 
 @functools.cache
-def vowel_table(path=DATA_DIR / "vowel_inventory.tsv"):
+def vowel_table(path=TABLES_DIR / "vowel_inventory.tsv"):
     """Return ``{ipa: (vowel, kind)}`` read from the inventory table."""
     table = {}
     for ipa, vowel, kind in _read_table(path, 3):
@@ -81,7 +81,7 @@ def vowel_table(path=DATA_DIR / "vowel_inventory.tsv"):
 
 
 @functools.cache
-def phone_set_table(phone_set, path=DATA_DIR / "phone_sets.tsv"):
+def phone_set_table(phone_set, path=TABLES_DIR / "phone_sets.tsv"):
     """Return ``{phone: ipa}`` for a non-IPA phone set (e.g. ``arpabet``)."""
     return {phone: ipa for name, phone, ipa in _read_table(path, 3) if name == phone_set}
 
