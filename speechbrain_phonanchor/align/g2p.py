@@ -1,6 +1,6 @@
 """Offline grapheme-to-phoneme conversion into espeak-style IPA phones.
 
-* English (``en``): CMUdict, ARPABET turned into IPA with ``data/phone_sets.tsv``;
+* English (``en``): CMUdict, ARPABET turned into IPA with ``phone_tables/phone_sets.tsv``;
   words CMUdict lacks go to espeak-ng (``en-us``).
 * Mandarin (``zh``): pypinyin for Han characters (pinyin syllables such as
   ``ni3`` or ``hao`` are accepted too), then a pinyin → IPA table; tones are
