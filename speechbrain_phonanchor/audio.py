@@ -25,17 +25,14 @@ import soundfile
 import torch
 import torchaudio
 
+from speechbrain_phonanchor.errors import InputError
+
 SAMPLE_RATE = 16000
 SILENCE_DBFS = -60.0
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """Audio that cannot be used; ``reason`` is a short tag, the message names the file."""
-
-    def __init__(self, path, reason, detail=""):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason.replace('_', ' ')}" + (f" ({detail})" if detail else ""))
 
 
 @dataclass

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from praatio import textgrid as praat_textgrid
 
+from speechbrain_phonanchor.errors import InputError
 from speechbrain_phonanchor.fileio import atomic_path
 from speechbrain_phonanchor.phonetics import is_non_speech, map_phone
 
@@ -30,13 +31,8 @@ DURATION_TOLERANCE = 0.05  # seconds between the TextGrid's end and the audio's
 SILENCE = "sil"
 
 
-class TextGridError(ValueError):
+class TextGridError(InputError):
     """A TextGrid that cannot be used; ``reason`` is a short tag, the message names the file."""
-
-    def __init__(self, path, reason, detail=""):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason.replace('_', ' ')}" + (f" ({detail})" if detail else ""))
 
 
 @dataclass
