@@ -71,7 +71,9 @@ def store_path(hparams, side, split):
 
 
 def needed_splits(hparams):
-    """The (side, split) pairs whose features this run reads."""
+    """The (side, split) pairs whose features this run reads (in-domain: the target's only)."""
+    if hparams["variant"] == "in-domain":
+        return [("target", "train"), ("target", "valid"), ("target", "test")]
     splits = [("source", "train"), ("source", "valid"), ("target", "train"), ("target", "test")]
     if hparams["variant"] != "CL" or hparams["target_labels"] == "analysis_subset":
         splits.append(("target", "valid"))  # anchors analysis, analysis subset, in-domain model selection
