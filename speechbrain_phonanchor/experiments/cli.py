@@ -25,6 +25,7 @@ Example
 import argparse
 import json
 import logging
+import signal
 import sys
 
 from speechbrain_phonanchor.experiments import grid, tables
@@ -85,6 +86,7 @@ def main(argv=None):
                 if not run.finished:
                     print(" ".join(grid.command(run, args.hparams, overrides)))
             return 0
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the runs started are stopped too
         summary = grid.run_grid(args.hparams, args.out, variants, seeds, args.tasks, overrides, args.workers)
         print(json.dumps(summary, indent=2))
         return 1 if summary["failed"] else 0

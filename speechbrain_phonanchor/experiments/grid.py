@@ -193,8 +193,11 @@ def prepare_artefacts(hparams_file, overrides, variants, train_script=TRAIN_SCRI
 
 def command(run, hparams_file, overrides, train_script=TRAIN_SCRIPT, python=sys.executable):
     """The ``train.py`` command line of ``run`` (``overrides`` first, the run's own settings last)."""
-    settings = dict(overrides, **run.overrides())
-    return [str(python), str(train_script), str(hparams_file)] + [f"--{key}={value}" for key, value in settings.items()]
+    return _command([str(python), str(train_script), str(hparams_file)], overrides, run)
+
+
+def _command(prefix, overrides, run):
+    return prefix + [f"--{key}={value}" for key, value in dict(overrides, **run.overrides()).items()]
 
 
 def execute(runs, hparams_file, overrides, workers=2, train_script=TRAIN_SCRIPT, python=sys.executable):
@@ -206,12 +209,24 @@ def execute(runs, hparams_file, overrides, workers=2, train_script=TRAIN_SCRIPT,
     if workers > 1:
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     queue, active, codes = list(runs), {}, {}
+    try:
+        _drain(queue, active, codes, workers, [str(python), str(train_script), str(hparams_file)], overrides, env)
+    finally:  # interrupted (Ctrl-C; SIGTERM under phonanchor-grid): stop the runs this grid started
+        for process, log in active.values():
+            process.terminate()
+            process.wait()
+            log.close()
+    return codes
+
+
+def _drain(queue, active, codes, workers, prefix, overrides, env):
+    """Start queued runs while fewer than ``workers`` are active; collect the finished ones."""
     while queue or active:
         while queue and len(active) < workers:
             run = queue.pop(0)
             run.output_folder.mkdir(parents=True, exist_ok=True)
             log = open(run.output_folder / "grid_run.log", "w", encoding="utf-8")  # closed when the run ends
-            cmd = command(run, hparams_file, overrides, train_script, python)
+            cmd = _command(prefix, overrides, run)
             logger.info("start %s %s seed %s: %s", run.task, run.variant.label, run.seed, " ".join(cmd))
             active[run] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
         for run, (process, log) in list(active.items()):
@@ -222,7 +237,6 @@ def execute(runs, hparams_file, overrides, workers=2, train_script=TRAIN_SCRIPT,
                 status = "done" if process.returncode == 0 else f"FAILED ({process.returncode}), see grid_run.log"
                 logger.info("%s %s seed %s: %s", run.task, run.variant.label, run.seed, status)
         time.sleep(0.2)
-    return codes
 
 
 def collect_results(out_dir):
