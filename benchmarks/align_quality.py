@@ -23,7 +23,6 @@ Example
 
 import argparse
 import csv
-import ctypes
 import difflib
 import json
 import pathlib
@@ -38,6 +37,7 @@ from scipy.signal import resample_poly
 from speechbrain_phonanchor.align import align_corpus
 from speechbrain_phonanchor.align.trainer import TrainConfig
 from speechbrain_phonanchor.phonetics import map_phone
+from speechbrain_phonanchor.synth import Prosody, synthesize_many
 from speechbrain_phonanchor.textgrids import read_alignment
 
 SENTENCES = {
@@ -117,83 +117,6 @@ RATES = (150, 175, 200)  # words per minute
 VARIANTS = ("", "+f3", "+m3")
 
 # espeak-ng C API constants (speak_lib.h)
-AUDIO_OUTPUT_SYNCHRONOUS = 2
-INITIALIZE_PHONEME_EVENTS = 0x0001
-INITIALIZE_PHONEME_IPA = 0x0002
-EVENT_LIST_TERMINATED = 0
-EVENT_PHONEME = 7
-CHARS_UTF8 = 1
-PARAM_RATE = 1
-PARAM_PITCH = 3
-
-
-class _EventId(ctypes.Union):
-    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
-
-
-class _Event(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_int),
-        ("unique_identifier", ctypes.c_uint),
-        ("text_position", ctypes.c_int),
-        ("length", ctypes.c_int),
-        ("audio_position", ctypes.c_int),
-        ("sample", ctypes.c_int),
-        ("user_data", ctypes.c_void_p),
-        ("id", _EventId),
-    ]
-
-
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
-
-
-class EspeakSynth:
-    """espeak-ng through ctypes: synthesise to a buffer and collect IPA phoneme onsets.
-
-    >>> synth = EspeakSynth()
-    >>> wav, phonemes = synth.synthesise("hello", "en-us")
-    >>> synth.sample_rate, len(wav) > 1000, [p for p, _ in phonemes][:2]
-    (22050, True, ['h', 'ə'])
-    """
-
-    def __init__(self):
-        import espeakng_loader
-
-        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        data_parent = str(pathlib.Path(espeakng_loader.get_data_path()).parent).encode()
-        self.sample_rate = self.lib.espeak_Initialize(
-            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, INITIALIZE_PHONEME_EVENTS | INITIALIZE_PHONEME_IPA
-        )
-        if self.sample_rate <= 0:
-            raise RuntimeError("espeak_Initialize failed")
-        self._chunks, self._events = [], []
-        self._callback = _CALLBACK(self._collect)  # kept referenced for the library's lifetime
-        self.lib.espeak_SetSynthCallback(self._callback)
-
-    def _collect(self, samples, num_samples, events):
-        if num_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(samples, shape=(num_samples,)).copy())
-        k = 0
-        while events[k].type != EVENT_LIST_TERMINATED:
-            if events[k].type == EVENT_PHONEME:
-                self._events.append((events[k].id.string.decode("utf-8", "replace"), events[k].audio_position / 1000))
-            k += 1
-        return 0
-
-    def synthesise(self, text, voice, rate=175, pitch=50):
-        """Return ``(float waveform at self.sample_rate, [(ipa phoneme, onset seconds), ...])``."""
-        self._chunks, self._events = [], []
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ValueError(f"espeak-ng has no voice {voice!r}")
-        self.lib.espeak_SetParameter(PARAM_RATE, rate, 0)
-        self.lib.espeak_SetParameter(PARAM_PITCH, pitch, 0)
-        data = text.encode("utf-8") + b"\0"
-        self.lib.espeak_Synth(data, ctypes.c_size_t(len(data)), 0, 1, 0, CHARS_UTF8, None, None)
-        self.lib.espeak_Synchronize()
-        wav = np.concatenate(self._chunks).astype(np.float32) / 32768 if self._chunks else np.zeros(0, np.float32)
-        return wav, list(self._events)
-
-
 def vowel_onsets_from_events(events):
     """``[(inventory vowel, onset), ...]`` from espeak-ng phoneme events (IPA strings)."""
     onsets = []
@@ -219,21 +142,27 @@ def match_onsets(reference, hypothesis):
     return errors
 
 
-def make_synthetic_corpus(lang, folder, synth):
-    """Synthesise every sentence × rate × voice variant into ``folder`` (metadata.csv + wavs)."""
+def make_synthetic_corpus(lang, folder, jobs=2):
+    """Synthesise every sentence × rate × voice variant into ``folder`` (metadata.csv + wavs).
+
+    Returns ``{utt_id: [(inventory vowel, onset s), ...]}``, espeak-ng's own timings.
+    """
     folder = pathlib.Path(folder)
     (folder / "wavs").mkdir(parents=True, exist_ok=True)
+    utterances = [
+        (f"{lang}_{s:02d}_{rate}_{v}", text, ESPEAK_VOICE[lang] + variant, Prosody(rate=rate, pitch=40 + 10 * v))
+        for s, text in enumerate(SENTENCES[lang])
+        for rate in RATES
+        for v, variant in enumerate(VARIANTS)
+    ]
+    spoken = synthesize_many([(text, voice, prosody) for _, text, voice, prosody in utterances], jobs=jobs)
     references, rows = {}, []
-    for s, text in enumerate(SENTENCES[lang]):
-        for rate in RATES:
-            for v, variant in enumerate(VARIANTS):
-                utt_id = f"{lang}_{s:02d}_{rate}_{v}"
-                wav, events = synth.synthesise(text, ESPEAK_VOICE[lang] + variant, rate=rate, pitch=40 + 10 * v)
-                wav16 = resample_poly(wav, 16000, synth.sample_rate).astype(np.float32)
-                soundfile.write(folder / "wavs" / f"{utt_id}.flac", wav16, 16000)
-                references[utt_id] = vowel_onsets_from_events(events)
-                rows.append({"utt_id": utt_id, "path": f"wavs/{utt_id}.flac", "text": text, "language": lang,
-                             "duration": round(len(wav16) / 16000, 3)})  # fmt: skip
+    for (utt_id, text, _, _), synthesis in zip(utterances, spoken):
+        wav16 = resample_poly(synthesis.samples, 16000, synthesis.sample_rate).astype(np.float32)
+        soundfile.write(folder / "wavs" / f"{utt_id}.flac", wav16, 16000)
+        references[utt_id] = vowel_onsets_from_events(synthesis.phonemes)
+        rows.append({"utt_id": utt_id, "path": f"wavs/{utt_id}.flac", "text": text, "language": lang,
+                     "duration": round(len(wav16) / 16000, 3)})  # fmt: skip
     with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -243,11 +172,10 @@ def make_synthetic_corpus(lang, folder, synth):
 
 def synthetic_benchmark(langs, work_dir, jobs=2, num_iters=40):
     """Train + align espeak-ng speech per language; median/mean/p90 vowel-onset error in ms."""
-    synth = EspeakSynth()
     results = {}
     for lang in langs:
         corpus = pathlib.Path(work_dir) / lang
-        references = make_synthetic_corpus(lang, corpus, synth)
+        references = make_synthetic_corpus(lang, corpus, jobs=jobs)
         start = time.time()
         report = align_corpus(corpus, lang, corpus / "textgrids", corpus / "model", jobs=jobs, retrain=True,
                               config=TrainConfig(num_iters=num_iters, jobs=jobs), show_progress=False)  # fmt: skip
