@@ -320,8 +320,9 @@ class _Shard:
                 break
         for path, size in ((self.journal_path, sum(self.line_sizes)), (self.frames_path, self.rows * self.row_bytes)):
             with open(path, "ab") as handle:
-                handle.truncate(size)
-        self.sync()
+                if handle.tell() != size:
+                    handle.truncate(size)
+                    os.fsync(handle.fileno())
 
     def append(self, entry, frames):
         """Append one batch: frames first, then the journal line that commits them."""
