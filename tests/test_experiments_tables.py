@@ -71,3 +71,10 @@ def test_ttests_match_scipy(results_csv, tmp_path):
     assert row.p == pytest.approx(expected.pvalue, abs=1e-4) and row.n_pairs == 5
     assert row.mean_diff_pp == pytest.approx(1.2)  # 1 pp + the mean of its noise
     assert set(tests.baseline) == {"CL", "AGA-CL"}
+
+
+def test_without_any_baseline_tables_have_no_marks(tmp_path):
+    results = pd.DataFrame(rows("pl→it", "4class", "in-domain", 0.7) + rows("pl→it", "4class", "DANN", 0.4))
+    written = make_tables(results, tmp_path, plots=False)
+    assert sorted(written) == ["table4_4class"]
+    assert written["table4_4class"].loc["in-domain", "pl→it"] == "70.00 ± 0.79"

@@ -10,7 +10,8 @@ direction) and writes, for whichever runs exist (each as ``.md`` and ``.csv``):
 - ``ttests``: every paired t-test (over seeds) of every variant against each baseline;
 - ``tables.md``: all of the above under headings.
 
-``<B>`` is each baseline (default ``CL`` and ``AGA-CL``).  Cells are
+``<B>`` is each baseline (default ``CL`` and ``AGA-CL``) present in the runs; with
+none present the tables are written once, without marks and without the suffix.  Cells are
 ``mean ± std`` of UAR in percent over seeds with the paper's marks from a paired
 t-test against ``<B>`` (``*`` p < 0.1, ``**`` p < 0.05, ``***`` p < 0.01).  When
 the results hold several encoders, Tables 4, 5 and 7 are written per encoder
@@ -141,12 +142,13 @@ def make_tables(results, out_dir, baselines=BASELINES, plots=True):
     written, sections = {}, [f"# Results\n\n{LEGEND}\n"]
     present = [b for b in baselines if b in set(results["variant"])]
     for stem, rows, column in table_specs(results):
-        for baseline in present:
+        for baseline in present or [None]:  # without any baseline: the table without marks
             table = _styled(rows, column, baseline)
-            name = f"{stem}_vs_{baseline}"
+            name = f"{stem}_vs_{baseline}" if baseline else stem
             write_table(table, out_dir / name, "variant")
             written[name] = table
-            sections.append(f"## {name} (marks vs {baseline})\n\n{to_markdown(table, 'variant')}\n")
+            heading = f"{name} (marks vs {baseline})" if baseline else f"{name} (no baseline among the runs)"
+            sections.append(f"## {heading}\n\n{to_markdown(table, 'variant')}\n")
     tests = all_ttests(results, present)
     if len(tests):
         atomic_write_text(out_dir / "ttests.csv", tests.to_csv(index=False))
