@@ -266,7 +266,10 @@ def _config_sha256(config):
 
 
 def _normalise_expect(expect):
+    """Accept ``layer`` for ``layers`` and a local encoder folder in any spelling."""
     expect = dict(expect)
+    if "encoder" in expect and pathlib.Path(expect["encoder"]).is_dir():
+        expect["encoder"] = str(pathlib.Path(expect["encoder"]).resolve())
     for key in ("layer", "layers"):
         if key in expect:
             value = expect.pop(key)
