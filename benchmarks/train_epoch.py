@@ -11,7 +11,7 @@
 (b) **Peak memory.**  A synthetic store of ``--rss-utterances`` × ``--scale`` utterances
     (random fp16 frames, 768-d by default) is written once; a training epoch on the first
     1× and on all 10× utterances each runs in a fresh subprocess that reports its peak RSS
-    (``ru_maxrss``, which counts the resident pages of the memory-mapped store) and its peak
+    (``VmHWM``, which counts the resident pages of the memory-mapped store) and its peak
     anonymous RSS (sampled from ``/proc/self/status``: memory the process itself holds).
     Goal: 10× / 1× peak RSS ≤ 1.2.
 
@@ -23,7 +23,6 @@ import argparse
 import collections.abc
 import json
 import pathlib
-import resource
 import subprocess
 import sys
 import tempfile
@@ -196,15 +195,25 @@ def write_synthetic_store(folder, n_utterances, frames, dim, seed=0):
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
+def proc_status_kb(field):
+    """A ``kB`` field of ``/proc/self/status`` (``VmHWM``: peak RSS of this process image; ``RssAnon``).
+
+    ``VmHWM`` rather than ``ru_maxrss``: after fork + exec, ``ru_maxrss`` keeps the parent's
+    resident size at the fork, which would hide the child's own peak.
+    """
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
 def peak_memory_child(args):
     """(b), in a fresh process: one epoch on the first ``--take`` utterances; print peak RSS as JSON."""
     peak_anon = [0]
 
     def sample():
         while True:
-            for line in pathlib.Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("RssAnon:"):
-                    peak_anon[0] = max(peak_anon[0], int(line.split()[1]))
+            peak_anon[0] = max(peak_anon[0], proc_status_kb("RssAnon"))
             time.sleep(0.05)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -215,7 +224,7 @@ def peak_memory_child(args):
         seconds = train_one_epoch(pathlib.Path(tmp), manifest, store, manifest, store, store.dim, args.batch_size)
     time.sleep(0.1)
     print(json.dumps({"utterances": len(manifest), "seconds": round(seconds, 2),
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "peak_rss_mb": proc_status_kb("VmHWM") / 1024,
                       "peak_anon_mb": peak_anon[0] / 1024}))
 
 
@@ -251,7 +260,7 @@ def main(argv=None):
     parser.add_argument("--utterances", type=int, default=48, help="(a) utterances per corpus")
     parser.add_argument("--seconds", type=float, default=3.0, help="(a) seconds per utterance")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--rss-utterances", type=int, default=300, help="(b) utterances of the 1× run")
+    parser.add_argument("--rss-utterances", type=int, default=150, help="(b) utterances of the 1× run")
     parser.add_argument("--scale", type=int, default=10, help="(b) size of the large run, in multiples of 1×")
     parser.add_argument("--rss-frames", type=int, default=150, help="(b) frames per utterance (150 = 3 s)")
     parser.add_argument("--rss-dim", type=int, default=768, help="(b) feature dimension")
