@@ -60,6 +60,16 @@ def test_parallel_training_matches_shapes():
     assert report["trained_on"] == 12 and model.am.num_pdfs == 4 * 3 + 2 * 5  # 3 states per phone, 5 for sil and spn
 
 
+def test_gaussians_capped_by_training_frames():
+    utts, _ = _feature_corpus(12, np.random.default_rng(2))
+    frames = sum(len(u.feats) for u in utts)
+    capped, _ = train_monophone(utts, "xx", TrainConfig(num_iters=6, mixup_iters=4, max_gaussians=200,
+                                                        frames_per_gaussian=frames // 30, jobs=1))  # fmt: skip
+    free, _ = train_monophone(utts, "xx", TrainConfig(num_iters=6, mixup_iters=4, max_gaussians=200,
+                                                      frames_per_gaussian=1, jobs=1))  # fmt: skip
+    assert capped.am.num_pdfs <= capped.am.num_gauss <= 30 < free.am.num_gauss
+
+
 def test_align_errors_have_reasons():
     utts, _ = _feature_corpus(6, np.random.default_rng(3))
     model, _ = train_monophone(utts, "xx", TrainConfig(num_iters=2, jobs=1))
