@@ -138,7 +138,16 @@ class FrozenEncoder(torch.nn.Module):
         self.config_sha256 = hashlib.sha256(
             json.dumps(config.to_dict(), sort_keys=True, default=str).encode()
         ).hexdigest()
+        self._conv_steps = () if self.is_whisper else self._conv_layers(config)
         self.min_samples = self._min_samples()
+
+    @staticmethod
+    def _conv_layers(config):
+        """(kernel, stride) of each length-changing convolution, adapter layers included."""
+        steps = list(zip(config.conv_kernel, config.conv_stride))
+        if getattr(config, "add_adapter", False):
+            steps += [(1, config.adapter_stride)] * config.num_adapter_layers
+        return tuple((int(kernel), int(stride)) for kernel, stride in steps)
 
     @staticmethod
     def _wants_normalisation(source, config, kwargs):
@@ -162,7 +171,9 @@ class FrozenEncoder(torch.nn.Module):
         num_samples = int(num_samples)
         if self.is_whisper:
             return math.ceil(num_samples / WHISPER_SAMPLES_PER_FRAME)
-        return int(self.model._get_feat_extract_output_lengths(torch.tensor(num_samples)))
+        for kernel, stride in self._conv_steps:  # HF's _get_feat_extract_output_lengths, without a tensor per call
+            num_samples = (num_samples - kernel) // stride + 1
+        return num_samples
 
     def _min_samples(self):
         """Fewest samples that give one frame (the receptive field of the front end)."""

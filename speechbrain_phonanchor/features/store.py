@@ -1,4 +1,4 @@
-"""The feature store: frozen-encoder frames of one manifest, fp16 on disk, memory-mapped.
+"""The feature store: frozen-encoder frames of one manifest, fp16 on disk, read on demand by offset.
 
 One store holds one (manifest × encoder × layers × dtype).  On disk it is a folder::
 
@@ -8,10 +8,23 @@ One store holds one (manifest × encoder × layers × dtype).  On disk it is a f
                   means the store is complete)
     frames.f16    all frames, float16, row-major (total_rows, dim)
 
+**Reading** (:class:`FeatureStore`): ``store[utt]`` reads that utterance's rows from
+``frames.f16`` by offset (``os.preadv``) into a fresh read-only array.  Nothing stays
+mapped into the reader, so its resident memory does not grow with the share of the store
+an epoch has visited (the kernel's page cache still caches the file, outside the
+process); :attr:`FeatureStore.frames` gives a memory-mapped view of all rows for callers
+that want one.
+
+**Writing** a store from frames already in memory (synthetic stores, conversions, tests)
+is :func:`write_store`; the builder finishes its stores through the same frames writer
+and index code.
+
 **Building** (:func:`build_store`) plans length-sorted batches from the manifest's
 ``duration`` (a deterministic plan), encodes them and appends each finished batch to a
-shard under ``build/``: first the frames (fsync), then one line of ``journal.jsonl``
-(fsync).  A batch counts as done only once its journal line is complete, so after
+shard under ``build/``: first the frames, then one line of ``journal.jsonl`` carrying the
+batch's CRC-32 (both flushed per batch, fsync'd every ``SYNC_SECONDS`` and at the end;
+the shard's SHA-256 is computed while writing, so the merge does not read the frames
+again).  A batch counts as done only once its journal line is complete, so after
 ``kill -9`` a rerun of the same command truncates whatever was half written and goes on
 with the next batch; the finished store is assembled in plan order, so an interrupted
 and resumed build is byte-identical to an uninterrupted one.  Under ``torchrun`` each
@@ -145,22 +158,27 @@ def describe_mismatch(found, wanted):
 
 
 class FeatureStore(collections.abc.Mapping):
-    """Read-only, memory-mapped access to a finished store: utterance id → (n_frames, dim) float16.
+    """Read-only access to a finished store: utterance id → (n_frames, dim) float16.
 
-    Use :meth:`open`; ``store[utt_id]`` is a read-only view into the memory map.
+    Use :meth:`open`.  ``store[utt_id]`` reads the utterance's rows on demand by offset
+    into a fresh, read-only array (no memory map stays resident in the reader, so reading
+    a whole epoch does not grow the process's RSS); :attr:`frames` is a memory-mapped
+    ``(rows, dim)`` view of the whole file for callers that want one.  Safe to share
+    across threads and forked DataLoader workers, and picklable (the file is reopened).
 
     Example
     -------
     See the module docstring.
     """
 
-    def __init__(self, path, config, index, frames):
+    def __init__(self, path, config, index):
         self.path = pathlib.Path(path)
         self.config = config
         self.index = index
-        self._frames = frames
         self._entries = index["utterances"]
         self.utterance_ids = list(self._entries)
+        self._row_bytes = int(config["dim"]) * np.dtype(DTYPE).itemsize
+        self._fd, self._fd_pid, self._memmap = None, None, None
 
     @classmethod
     def open(cls, path, expect=None, verify=False):
@@ -207,8 +225,60 @@ class FeatureStore(collections.abc.Mapping):
                              f"(truncated or replaced file); rebuild the store")
         if verify and file_sha256(frames_path) != index["frames_sha256"]:
             raise StoreError(f"{path}: {FRAMES_NAME} does not match its checksum (corrupted); rebuild the store")
-        frames = np.memmap(frames_path, dtype=DTYPE, mode="r", shape=(rows, dim)) if rows else np.zeros((0, dim), DTYPE)
-        return cls(path, config, index, frames)
+        return cls(path, config, index)
+
+    @property
+    def frames(self):
+        """All rows as a read-only memory-mapped ``(rows, dim)`` float16 array (mapped on first use).
+
+        Pages of the map that are read stay in this process's resident set until the
+        kernel reclaims them; for training loops prefer ``store[utt_id]``.
+        """
+        if self._memmap is None:
+            rows, dim = self.index["rows"], self.dim
+            self._memmap = (np.memmap(self.path / FRAMES_NAME, dtype=DTYPE, mode="r", shape=(rows, dim))
+                            if rows else np.zeros((0, dim), DTYPE))
+        return self._memmap
+
+    def _file(self):
+        """This process's descriptor of ``frames.f16`` (reopened after a fork)."""
+        if self._fd is None or self._fd_pid != os.getpid():
+            self._fd = os.open(self.path / FRAMES_NAME, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def read_rows(self, offset, n_rows):
+        """Rows ``offset .. offset + n_rows`` of ``frames.f16``, read by offset into a fresh read-only array."""
+        out = np.empty((n_rows, self.dim), DTYPE)
+        view, position = memoryview(out).cast("B"), offset * self._row_bytes
+        while len(view):
+            if hasattr(os, "preadv"):
+                got = os.preadv(self._file(), [view], position)
+            else:  # no positional reads (Windows): a handle of our own
+                with open(self.path / FRAMES_NAME, "rb") as handle:
+                    handle.seek(position)
+                    got = handle.readinto(view)
+            if got <= 0:
+                raise StoreError(f"{self.path}: {FRAMES_NAME} ends before row {offset + n_rows} "
+                                 f"(truncated after opening); rebuild the store")
+            view, position = view[got:], position + got
+        out.flags.writeable = False
+        return out
+
+    def close(self):
+        """Close the file descriptor (reads reopen it); the memory map, if any, is dropped."""
+        if getattr(self, "_fd", None) is not None and self._fd_pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd, self._fd_pid, self._memmap = None, None, None
+
+    def __del__(self):
+        self.close()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.update(_fd=None, _fd_pid=None, _memmap=None)
+        return state
 
     @property
     def dim(self):
@@ -237,7 +307,7 @@ class FeatureStore(collections.abc.Mapping):
             reason = self.index["skipped"].get(utt_id)
             detail = f" (skipped at extraction: {reason})" if reason else ""
             raise KeyError(f"{utt_id!r} is not in the store{detail}") from None
-        return self._frames[offset : offset + n_frames]
+        return self.read_rows(offset, n_frames)
 
     def layer_frames(self, utt_id, layer):
         """The columns of one stored layer (a value from ``config['layers']``) for ``utt_id``."""
@@ -287,7 +357,10 @@ class _Shard:
     Each journal line commits one batch and carries the CRC-32 of its frames.  Both files
     are flushed after every batch (all a ``kill -9`` needs) and fsync'd every
     ``SYNC_SECONDS`` and at the end; after a power loss :meth:`recover` keeps the longest
-    run of batches whose frames still match their CRC.
+    run of batches whose frames still match their CRC.  After :meth:`recover` (which reads
+    every committed batch anyway) ``digest`` is the running SHA-256 of the shard's frames,
+    updated by :meth:`append`; :meth:`sync` records the file state it describes, so the
+    merge can trust it instead of reading the frames again.
     """
 
     def __init__(self, folder, dim):
@@ -297,6 +370,17 @@ class _Shard:
         self.row_bytes = dim * np.dtype(DTYPE).itemsize
         self.entries, self.line_sizes = read_journal(self.journal_path)
         self.last_sync = time.monotonic()
+        self.digest = None  # SHA-256 of the frames of self.entries, once known
+        self.synced_state = None  # (inode, size, mtime_ns) of frames.f16 at the last sync, for the digest
+
+    def digest_of_file(self):
+        """Hex SHA-256 of ``frames.f16`` if this object wrote or checked all of it and nobody changed it since."""
+        if self.digest is None or self.synced_state is None:
+            return None
+        stat = self.frames_path.stat()
+        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != self.synced_state:
+            return None
+        return self.digest.hexdigest()
 
     @property
     def rows(self):
@@ -314,9 +398,10 @@ class _Shard:
     def recover(self):
         """Cut whatever a killed run left half written, and any batch whose frames fail their CRC."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.digest = hashlib.sha256()
         for kept, entry in enumerate(self.entries):
             try:
-                self.read(entry)
+                self.digest.update(self.read(entry))
             except StoreError:
                 logger.warning("%s: dropping batches from %d on (not fully on disk)", self.folder, entry["batch"])
                 del self.entries[kept:], self.line_sizes[kept:]
@@ -329,12 +414,15 @@ class _Shard:
 
     def append(self, entry, frames):
         """Append one batch: frames first, then the journal line that commits them."""
-        data = frames.tobytes()
+        data = np.ascontiguousarray(frames, dtype=DTYPE).data.cast("B")
         entry = dict(entry, offset=self.rows, rows=len(frames), crc32=zlib.crc32(data))
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
         for path, payload in ((self.frames_path, data), (self.journal_path, line)):
             with open(path, "ab") as handle:
                 handle.write(payload)
+        if self.digest is not None:
+            self.digest.update(data)
+        self.synced_state = None
         self.entries.append(entry)
         self.line_sizes.append(len(line))
         if time.monotonic() - self.last_sync > SYNC_SECONDS:
@@ -346,6 +434,8 @@ class _Shard:
             with open(path, "ab") as handle:
                 os.fsync(handle.fileno())
         self.last_sync = time.monotonic()
+        stat = self.frames_path.stat()
+        self.synced_state = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @contextlib.contextmanager
@@ -385,45 +475,73 @@ def _shard_folders(out_dir):
     return sorted(build.glob("rank-*")) if build.is_dir() else []
 
 
-def _done_batches(out_dir, dim):
-    """Batch index → (shard, journal entry) over every shard of an unfinished build."""
+def _done_batches(out_dir, dim, live=None):
+    """Batch index → (shard, journal entry) over every shard of an unfinished build.
+
+    ``live`` is a :class:`_Shard` this process has just written (it knows its digest);
+    it stands in for its folder.
+    """
     done = {}
     for folder in _shard_folders(out_dir):
-        shard = _Shard(folder, dim)
+        same = live is not None and live.folder.resolve() == folder.resolve()
+        shard = live if same else _Shard(folder, dim)
         for entry in shard.entries:
             done[entry["batch"]] = (shard, entry)
     return done
 
 
-def _load_batch(manifest, utts, encoder):
-    """Read the audio of one batch; return (kept [(utt, wav)], skipped [(utt, reason)], flag counts)."""
-    kept, skipped, flags = [], [], {"resampled": 0, "downmixed": 0, "samples": 0}
-    for utt in utts:
-        try:
-            wav, info = load_audio(manifest[utt]["wav"], min_duration=encoder.min_samples / SAMPLE_RATE)
-            if encoder.n_frames(len(wav)) < 1:
-                raise AudioError(manifest[utt]["wav"], "too_short_audio", "shorter than the encoder's receptive field")
-        except AudioError as err:
-            logger.warning("skipping %s: %s", utt, err)
-            skipped.append([utt, err.reason])
+def _load_one(manifest, utt, encoder):
+    """Read one utterance's audio; return (wav, info), or (None, skip reason)."""
+    try:
+        wav, info = load_audio(manifest[utt]["wav"], min_duration=encoder.min_samples / SAMPLE_RATE)
+        if encoder.n_frames(len(wav)) < 1:
+            raise AudioError(manifest[utt]["wav"], "too_short_audio", "shorter than the encoder's receptive field")
+    except AudioError as err:
+        logger.warning("skipping %s: %s", utt, err)
+        return None, err.reason
+    return wav, info
+
+
+def _encode_batch(encoder, manifest, utts, loads):
+    """Encode one batch whose audio arrives as ``loads`` (futures of :func:`_load_one`, one per utterance).
+
+    A model that runs one utterance at a time (group norm) starts on each utterance as
+    soon as its audio is read; a batchable one waits for the whole batch.  The frames
+    are the same either way (``encode_list`` runs such models one utterance at a time).
+
+    Returns
+    -------
+    (frames, lengths, skipped, flags)
+        fp16 frames of all kept utterances, ``[utt, n_frames]`` of each, ``[utt, reason]``
+        of each skipped one, and the counts ``resampled``, ``downmixed``, ``samples``.
+    """
+    kept, skipped, flags, outputs = [], [], {"resampled": 0, "downmixed": 0, "samples": 0}, []
+    for utt, load in zip(utts, loads):
+        wav, info = load.result()
+        if wav is None:
+            skipped.append([utt, info])
             continue
         flags["resampled"] += info.resampled
         flags["downmixed"] += info.downmixed
         flags["samples"] += len(wav)
-        kept.append((utt, wav))
-    return kept, skipped, flags
+        kept.append(utt)
+        if not encoder.batchable:
+            outputs.append(_checked_fp16(encoder.encode_list([wav])[0], manifest, utt))
+        else:
+            outputs.append(wav)
+    if encoder.batchable and kept:
+        outputs = [_checked_fp16(frames, manifest, utt) for utt, frames in zip(kept, encoder.encode_list(outputs))]
+    frames = np.concatenate(outputs) if outputs else np.zeros((0, encoder.dim), DTYPE)
+    return frames, [[utt, len(out)] for utt, out in zip(kept, outputs)], skipped, flags
 
 
-def _encode_batch(encoder, manifest, kept):
-    """Encode one batch; return fp16 frames of all kept utterances and their frame counts."""
-    if not kept:
-        return np.zeros((0, encoder.dim), DTYPE), []
-    outputs = [frames.to(torch.float16).numpy() for frames in encoder.encode_list([wav for _, wav in kept])]
-    for (utt, _), frames in zip(kept, outputs):
-        if not np.isfinite(frames).all():
-            raise StoreError(f"non-finite features (NaN/inf, or beyond the float16 range) for utterance {utt!r} "
-                             f"({manifest[utt]['wav']}); the store keeps the batches before it")
-    return np.concatenate(outputs), [[utt, len(frames)] for (utt, _), frames in zip(kept, outputs)]
+def _checked_fp16(frames, manifest, utt):
+    """``frames`` as a float16 array; StoreError naming ``utt`` if any value is not finite."""
+    frames = frames.to(torch.float16).numpy()
+    if not np.isfinite(frames).all():
+        raise StoreError(f"non-finite features (NaN/inf, or beyond the float16 range) for utterance {utt!r} "
+                         f"({manifest[utt]['wav']}); the store keeps the batches before it")
+    return frames
 
 
 def load_encoder(encoder_source, layer=-1, device="cpu"):
@@ -491,14 +609,19 @@ def extract_shard(manifest_path, encoder, out_dir, data_root=None, batch_seconds
     int
         Number of batches this call encoded.
     """
+    return _extract_shard(manifest_path, encoder, out_dir, data_root, batch_seconds, rank, world_size, progress)[0]
+
+
+def _extract_shard(manifest_path, encoder, out_dir, data_root, batch_seconds, rank, world_size, progress):
+    """:func:`extract_shard`, also returning the shard it wrote (None if the store was finished)."""
     manifest, config, plan = init_store(manifest_path, encoder, out_dir, data_root, batch_seconds, create=False)
     out_dir = pathlib.Path(out_dir)
     if (out_dir / INDEX_NAME).is_file():
-        return 0
+        return 0, None
     folder = out_dir / BUILD_DIR / f"rank-{rank:05d}"
+    shard = _Shard(folder, config["dim"])
     with _writer_lock(folder):
-        return _extract(manifest, encoder, out_dir, config, plan, _Shard(folder, config["dim"]), rank, world_size,
-                        progress)
+        return _extract(manifest, encoder, out_dir, config, plan, shard, rank, world_size, progress), shard
 
 
 def _extract(manifest, encoder, out_dir, config, plan, shard, rank, world_size, progress):
@@ -510,12 +633,20 @@ def _extract(manifest, encoder, out_dir, config, plan, shard, rank, world_size, 
     bar = tqdm(total=round(seconds, 1), unit="s", desc=f"extract[{rank}]" if world_size > 1 else "extract",
                disable=not progress, position=rank, dynamic_ncols=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(_load_batch, manifest, plan[todo[0]], encoder) if todo else None
+        def read(position):  # queue one batch's audio, utterance by utterance, on the reader thread
+            return [reader.submit(_load_one, manifest, utt, encoder) for utt in plan[todo[position]]]
+
+        pending = read(0) if todo else None
         for position, batch_index in enumerate(todo):
-            kept, skipped, flags = pending.result()
+            loads = pending
             if position + 1 < len(todo):  # read the next batch's audio while this one is encoded
-                pending = reader.submit(_load_batch, manifest, plan[todo[position + 1]], encoder)
-            frames, lengths = _encode_batch(encoder, manifest, kept)
+                pending = read(position + 1)
+            try:
+                frames, lengths, skipped, flags = _encode_batch(encoder, manifest, plan[batch_index], loads)
+            except BaseException:
+                for load in list(loads) + list(pending or ()):
+                    load.cancel()
+                raise
             shard.append({"batch": batch_index, "utterances": lengths, "skipped": skipped, **flags}, frames)
             bar.update(round(sum(float(manifest[utt]["duration"]) for utt in plan[batch_index]), 1))
     shard.sync()
@@ -530,6 +661,11 @@ def finalize_store(manifest_path, out_dir):
     depend on the number of ranks or on interruptions.  Raises :class:`StoreError` when a
     batch is missing (a rank did not finish).
     """
+    return _finalize(manifest_path, out_dir)
+
+
+def _finalize(manifest_path, out_dir, live=None):
+    """:func:`finalize_store`; ``live`` is the shard this process just wrote, if any (see :func:`_done_batches`)."""
     out_dir = pathlib.Path(out_dir)
     if (out_dir / INDEX_NAME).is_file():
         return FeatureStore.open(out_dir).summary
@@ -540,18 +676,18 @@ def finalize_store(manifest_path, out_dir):
     with contextlib.ExitStack() as locks:
         for folder in _shard_folders(out_dir):
             locks.enter_context(_writer_lock(folder))
-        return _merge(manifest, out_dir, config)
+        return _merge(manifest, out_dir, config, live)
 
 
-def _merge(manifest, out_dir, config):
+def _merge(manifest, out_dir, config, live=None):
     """The body of :func:`finalize_store`, run while holding every shard's lock."""
-    done = _done_batches(out_dir, config["dim"])
+    done = _done_batches(out_dir, config["dim"], live)
     order = sorted(done)
     covered = {utt for i in order for utt, _ in done[i][1]["utterances"] + done[i][1]["skipped"]}
     if order != list(range(len(order))) or covered != set(manifest):
         raise StoreError(f"{out_dir}: the build covers {len(covered)} of {len(manifest)} utterances; "
                          f"rerun the extraction to resume it")
-    frames_sha256 = _write_frames(out_dir, [done[i] for i in order])
+    frames_sha256 = _write_frames(out_dir, config["dim"], [done[i] for i in order])
     entries, skipped = {}, {}
     summary = {"utterances": len(manifest), "extracted": 0, "skipped": {}, "resampled": 0, "downmixed": 0,
                "frames": 0, "audio_seconds": 0.0}
@@ -568,50 +704,172 @@ def _merge(manifest, out_dir, config):
         summary["audio_seconds"] += entry["samples"] / SAMPLE_RATE
     summary.update(extracted=len(entries), frames=offset, audio_seconds=round(summary["audio_seconds"], 3))
     summary["skipped"] = dict(sorted(summary["skipped"].items()))
-    index = {
-        "config_sha256": _config_sha256(config),
-        "rows": offset,
-        "frames_sha256": frames_sha256,
-        "utterances": {utt: entries[utt] for utt in manifest if utt in entries},
-        "skipped": {utt: skipped[utt] for utt in manifest if utt in skipped},
-        "summary": summary,
-    }
-    atomic_write_json(out_dir / INDEX_NAME, index)
+    _write_index(out_dir, config, offset, frames_sha256, {utt: entries[utt] for utt in manifest if utt in entries},
+                 {utt: skipped[utt] for utt in manifest if utt in skipped}, summary)
     shutil.rmtree(out_dir / BUILD_DIR, ignore_errors=True)
     return summary
 
 
-def _write_frames(out_dir, parts):
+def _write_index(out_dir, config, rows, frames_sha256, entries, skipped, summary):
+    """Write ``index.json`` last, atomically: from then on the store at ``out_dir`` is complete."""
+    index = {
+        "config_sha256": _config_sha256(config),
+        "rows": rows,
+        "frames_sha256": frames_sha256,
+        "utterances": entries,
+        "skipped": skipped,
+        "summary": summary,
+    }
+    atomic_write_json(out_dir / INDEX_NAME, index)
+
+
+class _FramesWriter:
+    """Writes ``frames.f16`` through a temporary file, hashing while writing; :meth:`commit` puts it in place.
+
+    Used by the merge of a build (batches copied from the shards) and by :func:`write_store`.
+    """
+
+    def __init__(self, out_dir, dim):
+        self.target, self.tmp = out_dir / FRAMES_NAME, out_dir / f".{FRAMES_NAME}.tmp"
+        self.row_bytes = int(dim) * np.dtype(DTYPE).itemsize
+        self.tmp.unlink(missing_ok=True)
+        self.handle = open(self.tmp, "wb")
+        self.digest = hashlib.sha256()
+        self.rows = 0
+
+    def write(self, data):
+        """Append whole rows (bytes or a C-contiguous buffer); return the row offset they start at."""
+        data = memoryview(data).cast("B")
+        if len(data) % self.row_bytes:
+            raise StoreError(f"{len(data)} bytes are not a whole number of {self.row_bytes}-byte rows")
+        start = self.rows
+        self.handle.write(data)
+        self.digest.update(data)
+        self.rows += len(data) // self.row_bytes
+        return start
+
+    def commit(self):
+        """fsync, then rename over ``frames.f16``; return the hex SHA-256 of what was written."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.tmp, self.target)
+        return self.digest.hexdigest()
+
+    def abort(self):
+        """Drop the temporary file."""
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _write_frames(out_dir, dim, parts):
     """Assemble ``frames.f16`` from (shard, entry) pairs in order, checking each batch's CRC; return its SHA-256.
 
     When one shard already holds every batch in order it is hard-linked into place
-    (the shard stays until the index is written, so a crash here loses nothing).
+    (the shard stays until the index is written, so a crash here loses nothing); its
+    SHA-256 comes from the shard when this process wrote it (no second read), otherwise
+    every batch is read back and checked.
     """
-    target, tmp = out_dir / FRAMES_NAME, out_dir / f".{FRAMES_NAME}.tmp"
-    tmp.unlink(missing_ok=True)
     shards = {shard.folder: shard for shard, _ in parts}
     only = next(iter(shards.values()))
     in_order = len(shards) == 1 and [entry for _, entry in parts] == only.entries
-    link = False
     if in_order and only.frames_path.stat().st_size == only.rows * only.row_bytes:
+        target, tmp = out_dir / FRAMES_NAME, out_dir / f".{FRAMES_NAME}.tmp"
+        tmp.unlink(missing_ok=True)
         try:
             os.link(only.frames_path, tmp)
-            link = True
         except OSError:
             pass  # no hard links on this file system: copy
-    digest = hashlib.sha256()
-    with contextlib.ExitStack() as stack:
-        out = None if link else stack.enter_context(open(tmp, "wb"))
+        else:
+            known = only.digest_of_file()
+            if known is None:
+                digest = hashlib.sha256()
+                for shard, entry in parts:
+                    digest.update(shard.read(entry))
+                known = digest.hexdigest()
+            os.replace(tmp, target)
+            return known
+    writer = _FramesWriter(out_dir, dim)
+    try:
         for shard, entry in parts:
-            data = shard.read(entry)
-            digest.update(data)
-            if out is not None:
-                out.write(data)
-        if out is not None:
-            out.flush()
-            os.fsync(out.fileno())
-    os.replace(tmp, target)
-    return digest.hexdigest()
+            writer.write(shard.read(entry))
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
+
+
+def write_store(frames_by_utt, out_dir, config, skipped=None, summary=None):
+    """Write a finished store from frames in memory; return it opened.
+
+    For stores that are not extracted from audio by :func:`build_store` (synthetic
+    benchmarks, conversions, tests); the result is an ordinary store, written by the
+    same frames writer and index code as a build's merge.
+
+    Arguments
+    ---------
+    frames_by_utt : Mapping or iterable of (str, array)
+        Utterance id → ``(n_frames, dim)`` frames, in store order (converted to float16;
+        an iterable may be a generator, so a large store never has to be in memory whole).
+    out_dir : str or Path
+        The store folder: created; must not exist or be empty.
+    config : dict
+        The store's identity (see :data:`IDENTITY_KEYS`): at least ``encoder``, ``layers``,
+        ``dim`` and ``frame_rate``; ``format`` and ``dtype`` are filled in, any other
+        key (``encoder_type``, ``manifest``, ``manifest_sha256`` …) is kept as given.
+    skipped : dict, optional
+        Utterance id → reason, for utterances without frames.
+    summary : dict, optional
+        Replaces keys of the default summary (counts of utterances, frames, audio seconds).
+
+    Returns
+    -------
+    FeatureStore
+
+    Example
+    -------
+    >>> import tempfile, pathlib, numpy
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "store"
+    >>> frames = {"a": numpy.ones((3, 4)), "b": numpy.zeros((2, 4))}
+    >>> store = write_store(frames, out, {"encoder": "synthetic", "layers": [-1], "dim": 4, "frame_rate": 50.0})
+    >>> store["a"].shape, store["b"].dtype, store.index["rows"]
+    ((3, 4), dtype('float16'), 5)
+    """
+    out_dir = pathlib.Path(out_dir)
+    config = {"format": FORMAT, **config, "dtype": np.dtype(DTYPE).name}
+    missing = [key for key in ("encoder", "layers", "dim", "frame_rate") if key not in config]
+    if missing:
+        raise StoreError(f"write_store: the config lacks {', '.join(missing)}")
+    if config["format"] != FORMAT:
+        raise StoreError(f"write_store: unknown store format {config['format']!r} (expected {FORMAT!r})")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise StoreError(f"{out_dir} exists and is not empty; write a store into a new folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dim, skipped = int(config["dim"]), dict(skipped or {})
+    items = frames_by_utt.items() if isinstance(frames_by_utt, collections.abc.Mapping) else frames_by_utt
+    entries = {}
+    writer = _FramesWriter(out_dir, dim)
+    try:
+        for utt, frames in items:
+            frames = np.ascontiguousarray(frames, dtype=DTYPE)
+            if frames.ndim != 2 or frames.shape[1] != dim:
+                raise StoreError(f"write_store: frames of {utt!r} have shape {frames.shape}, expected (n, {dim})")
+            if utt in entries or utt in skipped:
+                raise StoreError(f"write_store: utterance {utt!r} given twice")
+            entries[utt] = [writer.write(frames), len(frames)]
+    except BaseException:
+        writer.abort()
+        raise
+    atomic_write_json(out_dir / CONFIG_NAME, config)
+    frames_sha256 = writer.commit()
+    counts = {}
+    for reason in skipped.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    default = {"utterances": len(entries) + len(skipped), "extracted": len(entries),
+               "skipped": dict(sorted(counts.items())), "resampled": 0, "downmixed": 0, "frames": writer.rows,
+               "audio_seconds": round(writer.rows / float(config["frame_rate"]), 3)}
+    _write_index(out_dir, config, writer.rows, frames_sha256, entries, skipped, {**default, **(summary or {})})
+    return FeatureStore.open(out_dir)
 
 
 def build_store(manifest_path, encoder_source, out_dir, layer=-1, data_root=None,
@@ -648,8 +906,7 @@ def build_store(manifest_path, encoder_source, out_dir, layer=-1, data_root=None
     """
     encoder = load_encoder(encoder_source, layer=layer, device=device)
     init_store(manifest_path, encoder, out_dir, data_root, batch_seconds)
-    extract_shard(manifest_path, encoder, out_dir, data_root=data_root, batch_seconds=batch_seconds,
-                  progress=progress)
-    summary = finalize_store(manifest_path, out_dir)
+    _, shard = _extract_shard(manifest_path, encoder, out_dir, data_root, batch_seconds, 0, 1, progress)
+    summary = _finalize(manifest_path, out_dir, live=shard)
     logger.info("feature store %s: %s", out_dir, summary)
     return summary
