@@ -11,8 +11,9 @@
 (b) **Peak memory.**  A synthetic store of ``--rss-utterances`` × ``--scale`` utterances
     (random fp16 frames, 768-d by default) is written once; a training epoch on the first
     1× and on all 10× utterances each runs in a fresh subprocess that reports its peak RSS
-    (``VmHWM``, which counts the resident pages of the memory-mapped store) and its peak
-    anonymous RSS (sampled from ``/proc/self/status``: memory the process itself holds).
+    (``VmHWM``, which would count the resident pages of a memory-mapped store; the store
+    reads by offset, so none stay) and its peak anonymous RSS (sampled from
+    ``/proc/self/status``: memory the process itself holds).
     Goal: 10× / 1× peak RSS ≤ 1.2.
 
     OMP_NUM_THREADS=1 python benchmarks/train_epoch.py            # both, prints the two ratios
@@ -40,17 +41,7 @@ from speechbrain_phonanchor.audio import SAMPLE_RATE, load_audio
 from speechbrain_phonanchor.brain import PhonAnchorBrain
 from speechbrain_phonanchor.data import EMOTIONS, PairedDataset, UtteranceDataset, collate_pairs, get_task
 from speechbrain_phonanchor.features.encoders import FrozenEncoder
-from speechbrain_phonanchor.features.store import (
-    CONFIG_NAME,
-    DTYPE,
-    FORMAT,
-    FRAMES_NAME,
-    INDEX_NAME,
-    FeatureStore,
-    _config_sha256,
-    build_store,
-)
-from speechbrain_phonanchor.fileio import atomic_write_json
+from speechbrain_phonanchor.features.store import FeatureStore, build_store, write_store
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HPARAMS = ROOT / "hparams" / "generic_pair.yaml"
@@ -171,27 +162,15 @@ def time_part(args, work):
 
 
 def write_synthetic_store(folder, n_utterances, frames, dim, seed=0):
-    """A finished feature store of random fp16 frames (``FeatureStore.open`` accepts it) and its manifest."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {"format": FORMAT, "encoder": "synthetic", "encoder_type": "synthetic", "encoder_config_sha256": "",
-              "layers": [-1], "dim": dim, "frame_rate": 50.0, "sample_rate": SAMPLE_RATE,
-              "dtype": np.dtype(DTYPE).name, "manifest": "synthetic.json", "manifest_sha256": "", "batch_seconds": 0.0}
-    rows = n_utterances * frames
-    data = np.memmap(folder / FRAMES_NAME, dtype=DTYPE, mode="w+", shape=(rows, dim))
-    rng = np.random.default_rng(seed)
-    for start in range(0, rows, 65536):
-        stop = min(rows, start + 65536)
-        data[start:stop] = rng.standard_normal((stop - start, dim), dtype=np.float32)
-    data.flush()
-    del data
+    """A finished feature store of random fp16 frames (:func:`write_store`) and its manifest ``manifest.json``."""
     rng = np.random.default_rng(seed)
     seconds = frames / 50.0
     manifest = {f"u{i:07d}": synthetic_entry(i, seconds, rng) for i in range(n_utterances)}
-    atomic_write_json(folder / CONFIG_NAME, config)
-    atomic_write_json(folder / INDEX_NAME, {
-        "config_sha256": _config_sha256(config), "rows": rows, "frames_sha256": "",
-        "utterances": {utt: [i * frames, frames] for i, utt in enumerate(manifest)}, "skipped": {},
-        "summary": {"utterances": n_utterances, "extracted": n_utterances}})
+    noise = np.random.default_rng(seed)
+    config = {"encoder": "synthetic", "encoder_type": "synthetic", "encoder_config_sha256": "", "layers": [-1],
+              "dim": dim, "frame_rate": 50.0, "sample_rate": SAMPLE_RATE, "manifest": "manifest.json",
+              "manifest_sha256": "", "batch_seconds": 0.0}
+    write_store(((utt, noise.standard_normal((frames, dim), dtype=np.float32)) for utt in manifest), folder, config)
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 

@@ -95,6 +95,9 @@ def test_receptive_field(folders):
     assert enc.n_frames(enc.min_samples) == 1
     assert enc.n_frames(enc.min_samples - 1) == 0
     assert enc.encode_list([noise(enc.min_samples / SR)])[0].shape == (1, 16)
+    lengths = list(range(enc.min_samples - 3, enc.min_samples + 700)) + [16000, 16001, 48123]
+    for length in lengths:  # the arithmetic n_frames agrees with the model's own tensor formula
+        assert enc.n_frames(length) == int(enc.model._get_feat_extract_output_lengths(torch.tensor(length)))
 
 
 def test_whisper_chunks_at_30_seconds_and_drops_padding_frames(folders):

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import pathlib
+import pickle
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from speechbrain_phonanchor.features.store import (
     finalize_store,
     init_store,
     plan_batches,
+    write_store,
 )
 
 SR = 16000
@@ -104,6 +106,43 @@ def test_round_trip(corpus, encoder, reference):
         store["utt04"][0, 0] = 1.0  # memory-mapped read-only view
     assert not (out / BUILD_DIR).exists()
     assert FeatureStore.open(out, verify=True).summary == summary
+
+
+def test_reads_are_fresh_arrays_not_a_resident_map(reference):
+    out, _ = reference
+    store = FeatureStore.open(out)
+    frames = store["utt04"]
+    assert not isinstance(frames, np.memmap) and not isinstance(frames.base, np.memmap)
+    assert frames.flags.owndata or isinstance(frames.base, np.ndarray) and frames.base.flags.owndata
+    offset, n_frames = store.index["utterances"]["utt04"]
+    assert isinstance(store.frames, np.memmap) and store.frames.shape == (store.index["rows"], 16)
+    np.testing.assert_array_equal(store.frames[offset : offset + n_frames], frames)
+    np.testing.assert_array_equal(store.layer_frames("utt04", -1), frames)
+    copy = pickle.loads(pickle.dumps(store))  # e.g. a spawned DataLoader worker
+    np.testing.assert_array_equal(copy["utt04"], frames)
+    store.close()
+    np.testing.assert_array_equal(store["utt04"], frames)  # reopens on demand
+
+
+def test_write_store_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = {f"u{i}": rng.standard_normal((3 + i, 8)).astype(np.float32) for i in range(4)}
+    config = {"encoder": "synthetic", "layers": [-1], "dim": 8, "frame_rate": 50.0}
+    store = write_store(iter(frames.items()), tmp_path / "s", config, skipped={"bad": "silent_audio"})
+    reopened = FeatureStore.open(tmp_path / "s", verify=True, expect={"encoder": "synthetic", "layer": -1})
+    assert reopened.utterance_ids == list(frames) == store.utterance_ids and reopened.dim == 8
+    for utt, value in frames.items():
+        np.testing.assert_array_equal(reopened[utt], value.astype(np.float16))
+    assert reopened.skipped == {"bad": "silent_audio"}
+    assert reopened.summary["extracted"] == 4 and reopened.summary["skipped"] == {"silent_audio": 1}
+    assert reopened.summary["frames"] == reopened.index["rows"] == sum(len(v) for v in frames.values())
+    with pytest.raises(StoreError, match="not empty"):
+        write_store(frames, tmp_path / "s", config)
+    with pytest.raises(StoreError, match="shape"):
+        write_store({"x": np.zeros((2, 7))}, tmp_path / "t", config)
+    assert not (tmp_path / "t" / FRAMES_NAME).exists() and not (tmp_path / "t" / INDEX_NAME).exists()
+    with pytest.raises(StoreError, match="lacks dim"):
+        write_store({}, tmp_path / "u", {"encoder": "e", "layers": [-1], "frame_rate": 50.0})
 
 
 def test_rebuilding_a_finished_store_is_a_no_op(corpus, encoder, reference):
