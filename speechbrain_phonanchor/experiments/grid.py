@@ -242,15 +242,19 @@ def _drain(queue, active, codes, workers, prefix, overrides, env):
 def collect_results(out_dir):
     """Every finished run under ``<out_dir>/runs`` as one DataFrame (one row per run).
 
-    ``uar`` is the target-test UAR, ``variant`` the table label and ``train_variant``
+    ``uar`` is the target-test UAR, ``variant`` the table label (anchored runs with
+    ``target_labels: analysis_subset`` get `` [analysis subset]``) and ``train_variant``
     train.py's own value; the other columns are the run's ``metrics.json``.
     """
     rows = []
     for path in sorted(pathlib.Path(out_dir).glob("runs/*/*/*/metrics.json")):
         metrics = json.loads(path.read_text(encoding="utf-8"))
         variant = Variant(metrics["variant"], metrics["vowel_kind"])
+        label = variant.label
+        if variant.train_variant in ANCHORED and metrics.get("target_labels") == "analysis_subset":
+            label += " [analysis subset]"  # anchored on the labelled analysis subset instead of pseudo-labels
         rows.append(dict(metrics, direction=f"{metrics['source']}→{metrics['target']}", uar=metrics["target_test_uar"],
-                         variant=variant.label, train_variant=variant.train_variant))
+                         variant=label, train_variant=variant.train_variant))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame

@@ -57,10 +57,10 @@ def _run_keys(results):
 def variant_rank(label):
     """Sort key of a row label: the paper's order, each variant's vowel kinds after its ``both`` row.
 
-    >>> sorted(["DANN", "AGA-CL (mono)", "CL", "AGA-CL"], key=variant_rank)
-    ['CL', 'AGA-CL', 'AGA-CL (mono)', 'DANN']
+    >>> sorted(["DANN", "AGA-CL (mono)", "CL", "AGA-CL [analysis subset]", "AGA-CL"], key=variant_rank)
+    ['CL', 'AGA-CL', 'AGA-CL [analysis subset]', 'AGA-CL (mono)', 'DANN']
     """
-    name, _, kind = str(label).partition(" (")
+    name, _, kind = str(label).split(" [")[0].partition(" (")
     position = VARIANT_ORDER.index(name) if name in VARIANT_ORDER else len(VARIANT_ORDER)
     return position, ("", "mono)", "diph)").index(kind) if kind in ("", "mono)", "diph)") else 3, str(label)
 
