@@ -170,13 +170,13 @@ def prepare_stage(hparams):
     run_on_main(analyse, args=[hparams])
 
 
-def write_metrics(hparams, brain, task, train_set, valid_set, test_set, wall_time):
+def write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_run, wall_time):
     """Write the run's numbers and settings to ``hparams["metrics_file"]`` (JSON)."""
     best = brain.checkpointer.find_checkpoint(max_key="UAR")
     metrics = {
         "target_test_uar": brain.last_stats["UAR"], "target_test_loss": float(brain.last_stats["loss"]),
         "valid_uar": best.meta["UAR"] if best else None, "best_epoch": best.meta.get("epoch") if best else None,
-        "epochs": brain.hparams.epoch_counter.current, "wall_time_s": round(wall_time, 3),
+        "epochs": epochs_run, "wall_time_s": round(wall_time, 3),
         "valid_set": "target valid" if hparams["variant"] == "in-domain" else "source valid",
         "n_train": len(train_set.source), "n_valid": len(valid_set), "n_test": len(test_set),
         "source": hparams["source_name"], "target": hparams["target_name"], "task": task.name,
@@ -227,13 +227,14 @@ def main(argv):
     eval_options = dict(hparams["loader_options"], collate_fn=collate_utterances)
     brain.fit(brain.hparams.epoch_counter, train_set, valid_set,
               train_loader_kwargs=train_options, valid_loader_kwargs=eval_options)
+    epochs_run = brain.hparams.epoch_counter.current  # evaluate() reloads the best checkpoint's counter
     brain.evaluate(test_set, max_key="UAR", test_loader_kwargs=eval_options)
     hparams["train_logger"].log_stats(stats_meta={"Epoch loaded": brain.hparams.epoch_counter.current,
                                                   "target test predictions": hparams["predictions_file"]},
                                       test_stats=brain.last_stats)
     uar = brain.last_stats["UAR"]
     if sb.utils.distributed.if_main_process():
-        write_metrics(hparams, brain, task, train_set, valid_set, test_set, time.time() - started)
+        write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_run, time.time() - started)
     print(f"target test UAR ({hparams['variant']}, {hparams['vowel_kind']}, {task.name}): {uar:.4f}")
     return brain
 

@@ -33,7 +33,8 @@ def a_batch(brain):
 def test_dann_run_trains_discriminator_and_writes_metrics(dann_brain):
     result = metrics(dann_brain)
     assert result["variant"] == "DANN" and result["dann_weight"] == 1.0 and result["adapt_weight"] == 0.0
-    assert result["epochs"] == 2 and 0.0 <= result["target_test_uar"] <= 1.0 and result["n_train"] == 16
+    assert result["epochs"] == 2 and result["best_epoch"] in (1, 2) and result["n_train"] == 16
+    assert 0.0 <= result["target_test_uar"] <= 1.0
     assert dann_brain.hparams.adapt_loss.n_batches == 0  # no triplet loss in DANN
     assert 0.0 < dann_brain.train_stats["reversal_strength"] < 1.0
     assert 0.0 <= dann_brain.train_stats["domain_accuracy"] <= 1.0
