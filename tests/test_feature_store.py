@@ -248,7 +248,7 @@ def test_torn_write_then_resume_is_byte_identical(corpus, encoder, reference, tm
 
 
 def kill_tree(pid):
-    """SIGKILL a process and its children (torchrun starts its workers in sessions of their own)."""
+    """SIGKILL a process and its children (torchrun starts its workers in sessions of their own); return their pids."""
     children = []
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -257,10 +257,28 @@ def kill_tree(pid):
             continue
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
+    killed = [pid]
     for child in children:
-        kill_tree(child)
+        killed += kill_tree(child)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+    return killed
+
+
+def wait_until_dead(pids, timeout=30.0):
+    """Wait until every pid has exited with all its threads (gone, or a zombie with no thread left): only then
+    are its files closed and its locks released (a zombie leader may still have a thread finishing I/O)."""
+    deadline = time.time() + timeout
+    for pid in pids:
+        while time.time() < deadline:
+            try:
+                state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                threads = len(os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                break
+            if state in ("Z", "X") and threads <= 1:
+                break
+            time.sleep(0.01)
 
 
 def test_kill_9_under_torchrun_then_resume_is_byte_identical(encoder_folder, tmp_path):
@@ -281,8 +299,9 @@ def test_kill_9_under_torchrun_then_resume_is_byte_identical(encoder_folder, tmp
         if len(journals) == 2 and sum(path.read_bytes().count(b"\n") for path in journals) >= 4:
             break
         time.sleep(0.002)
-    kill_tree(proc.pid)
+    killed = kill_tree(proc.pid)
     proc.wait()
+    wait_until_dead(killed)  # a SIGKILLed worker may still hold its shard's lock for a moment
     assert not (out / INDEX_NAME).exists(), "the build finished before it could be killed"
     assert len(list((out / BUILD_DIR).glob("rank-*"))) == 2, proc.stderr.read()[-2000:]
     summary = build_store(manifest, encoder_folder, out, data_root=root, batch_seconds=0.5, progress=False)

@@ -537,11 +537,11 @@ def _encode_batch(encoder, manifest, utts, loads):
 
 def _checked_fp16(frames, manifest, utt):
     """``frames`` as a float16 array; StoreError naming ``utt`` if any value is not finite."""
-    frames = frames.to(torch.float16).numpy()
-    if not np.isfinite(frames).all():
+    frames = frames.to(torch.float16)
+    if not torch.isfinite(frames).all():
         raise StoreError(f"non-finite features (NaN/inf, or beyond the float16 range) for utterance {utt!r} "
                          f"({manifest[utt]['wav']}); the store keeps the batches before it")
-    return frames
+    return frames.numpy()
 
 
 def load_encoder(encoder_source, layer=-1, device="cpu"):
