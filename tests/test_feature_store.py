@@ -103,7 +103,7 @@ def test_round_trip(corpus, encoder, reference):
     expected = encoder.encode_list([torch.from_numpy(wav)])[0].to(torch.float16).numpy()
     np.testing.assert_array_equal(store["utt04"], expected)
     with pytest.raises(ValueError):
-        store["utt04"][0, 0] = 1.0  # memory-mapped read-only view
+        store["utt04"][0, 0] = 1.0  # a read-only array
     assert not (out / BUILD_DIR).exists()
     assert FeatureStore.open(out, verify=True).summary == summary
 

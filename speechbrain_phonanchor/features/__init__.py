@@ -1,4 +1,4 @@
-"""Frozen-encoder features: encoders, the memory-mapped feature store, vowel-centred segments.
+"""Frozen-encoder features: encoders, the feature store (fp16 frames read on demand by offset), vowel-centred segments.
 
 See :mod:`~speechbrain_phonanchor.features.encoders`, :mod:`~speechbrain_phonanchor.features.store`
 and :mod:`~speechbrain_phonanchor.features.segments`; the command is ``phonanchor-extract``
