@@ -96,7 +96,13 @@ def _features(item):
 
 
 def _pool(jobs, initializer=None, initargs=()):
-    return multiprocessing.get_context("fork").Pool(jobs, initializer=initializer, initargs=initargs)
+    """Worker processes for reading audio and aligning.
+
+    They are spawned, not forked: the workers resample with torch, and a child
+    forked from a process whose OpenMP thread pool is running hangs on its first
+    parallel region (seen with the full test suite).
+    """
+    return multiprocessing.get_context("spawn").Pool(jobs, initializer=initializer, initargs=initargs)
 
 
 def train_on_items(items, lang, model_dir, jobs=1, config=None, show_progress=True):
