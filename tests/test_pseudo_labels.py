@@ -1,9 +1,10 @@
-"""Confident pseudo-labels: threshold, warm-up, analysis-subset option."""
+"""Pseudo-labels: top fraction per predicted class (default), threshold, warm-up, analysis-subset option."""
 
 import pytest
 import torch
 
 from speechbrain_phonanchor.model import PseudoLabeler
+from speechbrain_phonanchor.model.pseudo_labels import top_fraction_mask
 
 
 def logits_with_confidence(probabilities):
@@ -13,23 +14,25 @@ def logits_with_confidence(probabilities):
 
 
 def test_threshold_keeps_only_confident_predictions():
-    labeler = PseudoLabeler(threshold=0.8, warmup_epochs=0)
+    labeler = PseudoLabeler(threshold=0.8, warmup_epochs=0, selection="threshold")
     labels = labeler(logits_with_confidence([0.95, 0.8001, 0.79, 0.6]), epoch=1)
     assert labels.tolist() == [1, 1, -1, -1]
     assert (labeler.n_seen, labeler.n_labelled) == (4, 2)
 
 
 def test_warmup_gives_no_labels_then_starts():
-    labeler = PseudoLabeler(threshold=0.5, warmup_epochs=3)
-    logits = logits_with_confidence([0.99, 0.99])
-    assert [labeler.active(epoch) for epoch in (1, 3, 4)] == [False, False, True]
-    assert labeler(logits, epoch=3).tolist() == [-1, -1]
-    assert labeler(logits, epoch=4).tolist() == [1, 1]
+    for selection in ("threshold", "top_fraction"):
+        labeler = PseudoLabeler(threshold=0.5, warmup_epochs=3, selection=selection, fraction=1.0)
+        logits = logits_with_confidence([0.99, 0.99])
+        assert [labeler.active(epoch) for epoch in (1, 3, 4)] == [False, False, True]
+        assert labeler(logits, epoch=3).tolist() == [-1, -1]
+        assert labeler(logits, epoch=4).tolist() == [1, 1]
+        assert (labeler.n_seen, labeler.n_labelled) == (4, 2)
 
 
 def test_pseudo_labels_carry_no_gradient():
     logits = torch.tensor([[3.0, 0.0, 0.0]], requires_grad=True)
-    labels = PseudoLabeler(threshold=0.5, warmup_epochs=0)(logits, epoch=1)
+    labels = PseudoLabeler(warmup_epochs=0)(logits, epoch=1)
     assert labels.tolist() == [0] and not labels.requires_grad
 
 
@@ -45,3 +48,62 @@ def test_invalid_configuration_is_refused():
         PseudoLabeler(source="oracle")
     with pytest.raises(ValueError):
         PseudoLabeler(threshold=1.5)
+    with pytest.raises(ValueError, match="selection"):
+        PseudoLabeler(selection="confident")
+    for fraction in (0.0, 1.5):
+        with pytest.raises(ValueError, match="fraction"):
+            PseudoLabeler(fraction=fraction)
+
+
+# A 10-utterance, 4-class batch.  Predicted classes and softmax maxima (computed below):
+#   class 0: rows 0, 3, 6, 8       class 1: rows 1, 4, 7      class 2: row 2      class 3: rows 5, 9
+HAND_MADE = torch.tensor([
+    [3.0, 0.0, 0.0, 0.0],   # 0: class 0, very confident
+    [0.0, 1.0, 0.0, 0.0],   # 1: class 1, unsure
+    [0.0, 0.0, 0.5, 0.0],   # 2: class 2, unsure (the only one of its class)
+    [1.0, 0.0, 0.0, 0.0],   # 3: class 0, unsure
+    [0.0, 4.0, 0.0, 0.0],   # 4: class 1, very confident
+    [0.0, 0.0, 0.0, 2.0],   # 5: class 3
+    [2.0, 0.0, 0.0, 0.0],   # 6: class 0, confident
+    [0.0, 2.0, 0.0, 0.0],   # 7: class 1, confident
+    [0.5, 0.0, 0.0, 0.0],   # 8: class 0, least sure
+    [0.0, 0.0, 0.0, 2.0],   # 9: class 3, tied with row 5
+])
+
+
+def test_top_fraction_keeps_the_most_confident_half_of_each_predicted_class():
+    labeler = PseudoLabeler(warmup_epochs=0)  # the default: top_fraction, fraction 0.5
+    assert (labeler.selection, labeler.fraction) == ("top_fraction", 0.5)
+    labels = labeler(HAND_MADE, epoch=1)
+    # class 0: floor(0.5·4) = 2 of rows 0,3,6,8 → 0, 6; class 1: max(1, floor(1.5)) = 1 → row 4;
+    # class 2: at least one → row 2; class 3: 1 of the tie 5, 9 → the earlier, row 5
+    assert torch.nonzero(labels >= 0).flatten().tolist() == [0, 2, 4, 5, 6]
+    assert labels.tolist() == [0, -1, 2, -1, 1, 3, 0, -1, -1, -1]
+    assert (labeler.n_seen, labeler.n_labelled) == (10, 5)
+
+
+def test_top_fraction_is_class_balanced_where_threshold_is_not():
+    """One over-confident class takes every threshold label; top_fraction keeps each class's share."""
+    confident = torch.tensor([[6.0, 0.0, 0.0, 0.0]] * 8)                      # class 0, p ≈ 0.99
+    unsure = torch.tensor([[0.0, 1.0, 0.0, 0.0]] * 4 + [[0.0, 0.0, 0.8, 0.0]] * 4)  # classes 1 and 2, p < 0.5
+    logits = torch.cat([confident, unsure])
+    threshold = PseudoLabeler(threshold=0.9, warmup_epochs=0, selection="threshold")(logits, epoch=1)
+    assert torch.bincount(threshold[threshold >= 0], minlength=4).tolist() == [8, 0, 0, 0]
+    top = PseudoLabeler(warmup_epochs=0, fraction=0.5)(logits, epoch=1)
+    assert torch.bincount(top[top >= 0], minlength=4).tolist() == [4, 2, 2, 0]
+
+
+def test_at_least_one_per_predicted_class_and_fraction_one_keeps_all():
+    predicted = torch.tensor([0, 1, 1, 2, 2, 2])
+    confidence = torch.tensor([0.3, 0.4, 0.6, 0.5, 0.9, 0.7])
+    assert top_fraction_mask(confidence, predicted, 0.01).tolist() == [True, False, True, False, True, False]
+    assert top_fraction_mask(confidence, predicted, 1.0).all()
+    assert top_fraction_mask(confidence, predicted, 0.7).tolist() == [True, False, True, False, True, True]
+
+
+def test_top_fraction_is_deterministic_and_independent_of_calibration():
+    labeler = PseudoLabeler(warmup_epochs=0)
+    first = labeler(HAND_MADE, epoch=1)
+    assert torch.equal(first, labeler(HAND_MADE, epoch=1))
+    # scaling the logits changes every confidence but not the ranking within a class
+    assert torch.equal(first, labeler(HAND_MADE * 0.1, epoch=1))

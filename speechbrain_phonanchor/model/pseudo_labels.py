@@ -1,16 +1,29 @@
 """Target emotions for the triplet anchors, without reading target labels.
 
-``PseudoLabeler(threshold, warmup_epochs, source)``:
+``PseudoLabeler(threshold, warmup_epochs, source, selection, fraction)``:
 
-- ``source="pseudo"`` (default): the model's own prediction on each target
-  utterance, kept only where the softmax maximum is ``>= threshold`` and only
-  from epoch ``warmup_epochs + 1`` on (epochs count from 1, as SpeechBrain's
-  epoch counter does).  During warm-up every label is ``-1`` (no triplet),
-  so training is the CL baseline until the classifier is worth trusting.  The
-  logits are detached: pseudo-labels receive no gradient.
+- ``source="pseudo"`` (default): the model's own prediction (softmax argmax) on
+  each target utterance, from epoch ``warmup_epochs + 1`` on (epochs count from
+  1, as SpeechBrain's epoch counter does).  During warm-up every label is ``-1``
+  (no triplet), so training is the CL baseline until the classifier is worth
+  trusting.  The logits are detached: pseudo-labels receive no gradient.
+  Which predictions are kept depends on ``selection``:
+
+  - ``"top_fraction"`` (default, calibration-free): within each target batch,
+    the utterances are grouped by predicted class; in a group of ``n``
+    utterances the ``k = max(1, floor(fraction · n))`` with the highest
+    softmax maximum keep their prediction, the others get ``-1``.  Every
+    predicted class therefore keeps at least one utterance and about the same
+    share of its utterances, whatever the absolute confidence of the model
+    (a cross-lingual SER model is rarely confident enough for a fixed
+    threshold).  Ties in confidence go to the earlier utterance in the batch,
+    so the selection is deterministic.
+  - ``"threshold"``: a prediction is kept where its softmax maximum is
+    ``>= threshold`` (depends on the model's calibration; may keep nothing).
+
 - ``source="analysis_subset"``: the given labels of the small labelled target
   analysis subset (DESIGN.md step 3) are used as they are, from epoch 1;
-  threshold and warm-up do not apply.
+  selection, threshold and warm-up do not apply.
 
 ``-1`` means "no label".  Counters ``n_seen`` and ``n_labelled`` give the
 fraction of target utterances that received a label.
@@ -18,44 +31,99 @@ fraction of target utterances that received a label.
 Example
 -------
 >>> import torch
->>> labeler = PseudoLabeler(threshold=0.9, warmup_epochs=2)
->>> logits = torch.tensor([[5.0, 0.0], [0.1, 0.0]])
+>>> labeler = PseudoLabeler(warmup_epochs=2, selection="top_fraction", fraction=0.5)
+>>> logits = torch.tensor([[2.0, 0.0], [1.0, 0.0], [0.0, 0.5], [3.0, 0.0], [0.0, 0.2]])
 >>> labeler(logits, epoch=2).tolist()       # still warming up
-[-1, -1]
->>> labeler(logits, epoch=3).tolist()       # only the confident one
-[0, -1]
+[-1, -1, -1, -1, -1]
+>>> labeler(logits, epoch=3).tolist()       # class 0: best 1 of 3; class 1: best 1 of 2
+[-1, -1, 1, 0, -1]
+>>> PseudoLabeler(threshold=0.8, warmup_epochs=0, selection="threshold")(logits, epoch=1).tolist()
+[0, -1, -1, 0, -1]
 """
+
+import math
 
 import torch
 from torch import nn
 
 SOURCES = ("pseudo", "analysis_subset")
+SELECTIONS = ("top_fraction", "threshold")
+
+
+def top_fraction_mask(confidence, predicted, fraction):
+    """True at the most confident ``max(1, floor(fraction · n_c))`` utterances of each predicted class c.
+
+    Arguments
+    ---------
+    confidence : torch.Tensor
+        (B,) softmax maximum of each utterance.
+    predicted : torch.Tensor
+        (B,) predicted class of each utterance.
+    fraction : float
+        Share of each predicted class to keep, in (0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        (B,) boolean mask; ties in confidence keep the earlier utterance.
+
+    Example
+    -------
+    >>> top_fraction_mask(torch.tensor([0.9, 0.6, 0.7, 0.5]), torch.tensor([0, 0, 0, 1]), 0.5).tolist()
+    [True, False, False, True]
+    """
+    keep = torch.zeros_like(predicted, dtype=torch.bool)
+    for cls in torch.unique(predicted).tolist():
+        members = torch.nonzero(predicted == cls).flatten()
+        k = max(1, math.floor(fraction * len(members) + 1e-9))
+        order = torch.sort(confidence[members], descending=True, stable=True).indices
+        keep[members[order[:k]]] = True
+    return keep
 
 
 class PseudoLabeler(nn.Module):
-    """Confident pseudo-labels after warm-up, or the labelled analysis subset.
+    """Pseudo-labels after warm-up (top fraction per class, or a threshold), or the labelled analysis subset.
 
     Arguments
     ---------
     threshold : float
-        Minimum softmax probability of the predicted class.
+        Minimum softmax probability of the predicted class (``selection="threshold"`` only).
     warmup_epochs : int
         Epochs without pseudo-labels at the start of training.
     source : str
         ``"pseudo"`` or ``"analysis_subset"``.
+    selection : str
+        ``"top_fraction"`` (default) or ``"threshold"``; see the module docstring.
+    fraction : float
+        Share of the utterances predicted as each class that keep their
+        pseudo-label (``selection="top_fraction"`` only), in (0, 1].
     """
 
-    def __init__(self, threshold=0.9, warmup_epochs=5, source="pseudo"):
+    def __init__(self, threshold=0.9, warmup_epochs=5, source="pseudo", selection="top_fraction", fraction=0.5):
         super().__init__()
         if source not in SOURCES:
             raise ValueError(f"target label source must be one of {SOURCES}, got {source!r}")
+        if selection not in SELECTIONS:
+            raise ValueError(f"pseudo-label selection must be one of {SELECTIONS}, got {selection!r}")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
         self.threshold = threshold
         self.warmup_epochs = warmup_epochs
         self.source = source
+        self.selection = selection
+        self.fraction = fraction
         self.n_seen = 0
         self.n_labelled = 0
+
+    def describe(self):
+        """One line saying how target classes are chosen (for logs)."""
+        if self.source == "analysis_subset":
+            return "analysis subset labels"
+        rule = (f"top {self.fraction:g} of each predicted class per batch" if self.selection == "top_fraction"
+                else f"softmax maximum >= {self.threshold:g}")
+        return f"pseudo-labels ({rule}) after {self.warmup_epochs} warm-up epochs"
 
     def active(self, epoch):
         """True when target labels are produced at ``epoch`` (1-based)."""
@@ -72,6 +140,11 @@ class PseudoLabeler(nn.Module):
             Current epoch, counting from 1.
         labels : torch.Tensor, optional
             (B,) labels of the analysis subset; required when ``source="analysis_subset"``.
+
+        Returns
+        -------
+        torch.Tensor
+            (B,) long class indices, ``-1`` for "no label".
         """
         if self.source == "analysis_subset":
             if labels is None:
@@ -81,7 +154,11 @@ class PseudoLabeler(nn.Module):
             result = torch.full(logits.shape[:1], -1, dtype=torch.long, device=logits.device)
         else:
             confidence, predicted = torch.softmax(logits.detach(), dim=-1).max(dim=-1)
-            result = torch.where(confidence >= self.threshold, predicted, torch.full_like(predicted, -1))
+            if self.selection == "top_fraction":
+                keep = top_fraction_mask(confidence, predicted, self.fraction)
+            else:
+                keep = confidence >= self.threshold
+            result = torch.where(keep, predicted, torch.full_like(predicted, -1))
         self.n_seen += len(result)
         self.n_labelled += int((result >= 0).sum())
         return result
