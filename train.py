@@ -25,7 +25,16 @@ Two reference variants share the same features, network and harness:
 The run's numbers and settings go to ``metrics_file`` (``<output_folder>/metrics.json``),
 which the grid runner (``phonanchor-grid``) collects.  Keys added after the first
 recipes (``dann_weight``, ``discriminator_hidden``, ``domain_discriminator``,
-``metrics_file``) are optional: a recipe yaml without them gets :data:`OPTIONAL`.
+``metrics_file``, ``pseudo_selection``, ``pseudo_fraction``) are optional: a recipe yaml
+without them gets :data:`OPTIONAL` (the pseudo-label keys: the values its ``pseudo_labeler``
+was built with, i.e. :class:`~speechbrain_phonanchor.model.PseudoLabeler`'s defaults).
+
+Target pseudo-labels (``target_labels: pseudo``) start after ``warmup_epochs``; by default
+(``pseudo_selection: top_fraction``) each target batch keeps, per predicted class, the most
+confident ``pseudo_fraction`` (at least one) of the utterances predicted as that class;
+``pseudo_selection: threshold`` keeps predictions whose softmax maximum is ``>= pseudo_threshold``.
+Each epoch's adaptation counts (pseudo-labelled target utterances, their classes, triplets,
+batches without a triplet) are logged and written to ``metrics.json`` under ``adaptation``.
 """
 
 import logging
@@ -49,15 +58,24 @@ from speechbrain_phonanchor.model.dann import DomainDiscriminator
 logger = logging.getLogger(__name__)
 ANCHORED = ("BA", "WA", "GA", "AGA")
 VARIANTS = ("CL",) + ANCHORED + ("DANN", "in-domain")
-OPTIONAL = {"dann_weight": 1.0, "discriminator_hidden": 128, "domain_discriminator": None, "metrics_file": None}
+OPTIONAL = {"dann_weight": 1.0, "discriminator_hidden": 128, "domain_discriminator": None, "metrics_file": None,
+            "pseudo_selection": None, "pseudo_fraction": None}
+LABELER_KEYS = {"pseudo_selection": "selection", "pseudo_fraction": "fraction"}
 
 
 def fill_optional(hparams):
-    """Give keys a recipe yaml may lack their defaults (:data:`OPTIONAL`; metrics next to the outputs)."""
+    """Give keys a recipe yaml may lack their defaults (:data:`OPTIONAL`; metrics next to the outputs).
+
+    ``pseudo_selection`` / ``pseudo_fraction`` missing from the yaml take the values of the
+    ``pseudo_labeler`` the yaml built (its defaults), so metrics.json reports what was used.
+    """
     for key, value in OPTIONAL.items():
         hparams.setdefault(key, value)
     if hparams["metrics_file"] is None:
         hparams["metrics_file"] = str(pathlib.Path(hparams["output_folder"]) / "metrics.json")
+    for key, attribute in LABELER_KEYS.items():
+        if hparams[key] is None:
+            hparams[key] = getattr(hparams["pseudo_labeler"], attribute)
 
 
 def manifest_path(hparams, side, split):
@@ -152,9 +170,7 @@ def configure_adaptation(hparams, task):
     anchors = task.anchors(emotion_anchors)
     hparams["adapt_loss"].set_anchors(anchors, task.classes)
     logger.info("anchors (%s, %s, weight %s): %s", variant, hparams["vowel_kind"], hparams["adapt_weight"], anchors)
-    labeler = hparams["pseudo_labeler"]
-    logger.info("target classes from %s (threshold %s, warm-up %s epochs)", labeler.source, labeler.threshold,
-                labeler.warmup_epochs)
+    logger.info("target classes: %s", hparams["pseudo_labeler"].describe())
     return {}
 
 
@@ -186,7 +202,9 @@ def write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_r
         "batch_size": hparams["batch_size"], "number_of_epochs": hparams["number_of_epochs"],
         "patience": hparams["patience"], "adapt_weight": hparams["adapt_weight"],
         "dann_weight": hparams["dann_weight"], "margin": hparams["margin"], "target_labels": hparams["target_labels"],
+        "pseudo_selection": hparams["pseudo_selection"], "pseudo_fraction": hparams["pseudo_fraction"],
         "pseudo_threshold": hparams["pseudo_threshold"], "warmup_epochs": hparams["warmup_epochs"],
+        "adaptation": getattr(brain, "adaptation_history", []),
         "predictions_file": str(hparams["predictions_file"]), "output_folder": str(hparams["output_folder"]),
     }
     atomic_write_json(hparams["metrics_file"], metrics)

@@ -20,6 +20,15 @@ Per training batch:
    strength follows the DANN schedule over training progress
    ``p = (epoch − 1 + step / steps_per_epoch) / epoch_counter.limit``.
 
+Adaptation diagnostics, per training epoch (in ``train_stats``, so in ``train_log`` and the
+logger, and in :attr:`PhonAnchorBrain.adaptation_history`, which train.py writes to
+``metrics.json``): ``target_seen`` / ``target_pseudo_labelled`` (target utterances that went
+through the labeler / got a class), ``target_labelled`` (their ratio),
+``target_pseudo_classes`` (class histogram, ``neu=3 hap=0 ...``), ``triplets`` (valid
+triplets formed, summed over batches) and ``empty_triplet_batches`` (batches without any).
+In DDP each process counts its own batches.  The history of epochs already trained travels
+in the checkpoint's meta, so a resumed run reports every epoch.
+
 Every training epoch reseeds torch with ``seed + epoch`` and redraws the pairs,
 so an interrupted and resumed run repeats the uninterrupted one.  Validation
 (source) computes UAR (balanced accuracy) for early stopping and checkpoint
@@ -39,6 +48,7 @@ Example
 """
 
 import csv
+import logging
 import math
 
 import speechbrain as sb
@@ -48,6 +58,8 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_phonanchor.fileio import atomic_open
 from speechbrain_phonanchor.model.dann import reversal_strength
+
+logger = logging.getLogger(__name__)
 
 
 def uar(targets, predictions):
@@ -68,6 +80,15 @@ class PhonAnchorBrain(sb.Brain):
         batch_size = kwargs.get("train_loader_kwargs", {}).get("batch_size", 1)
         self.steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
         return super().fit(epoch_counter, train_set, *args, **kwargs)
+
+    def on_fit_start(self):
+        """As ``Brain.on_fit_start``; then takes the adaptation history of the recovered checkpoint."""
+        super().on_fit_start()
+        self.adaptation_history = []
+        if self.checkpointer is not None:
+            latest = self.checkpointer.find_checkpoint()  # the most recent one, the one recovered
+            if latest is not None:
+                self.adaptation_history = list(latest.meta.get("adaptation", []))
 
     @property
     def dann(self):
@@ -130,6 +151,9 @@ class PhonAnchorBrain(sb.Brain):
                 out.segment_embeddings, batch.source.vowels, batch.source.segment_mask, batch.source.labels,
             )
             self.adapt_loss_sum += adapt.detach()
+            self.n_triplets += self.hparams.adapt_loss.last_n_triplets
+            kept = target_labels[target_labels >= 0].detach().cpu()
+            self.pseudo_counts += torch.bincount(kept, minlength=len(self.pseudo_counts))[:len(self.pseudo_counts)]
             loss = loss + self.hparams.adapt_weight * adapt
         return loss
 
@@ -153,6 +177,8 @@ class PhonAnchorBrain(sb.Brain):
             if hasattr(self.paired_set, "set_epoch"):
                 self.paired_set.set_epoch(epoch)
             self.adapt_start = (self.hparams.adapt_loss.n_batches, self.hparams.adapt_loss.n_empty_batches)
+            self.n_triplets = 0
+            self.pseudo_counts = torch.zeros(len(self.hparams.classes), dtype=torch.long)
             self.labeler_start = (self.hparams.pseudo_labeler.n_seen, self.hparams.pseudo_labeler.n_labelled)
 
     def _train_stats(self, loss):
@@ -160,9 +186,16 @@ class PhonAnchorBrain(sb.Brain):
         stats = {"loss": loss}
         if self.hparams.adapt_weight > 0:
             seen = self.hparams.pseudo_labeler.n_seen - self.labeler_start[0]
+            labelled = self.hparams.pseudo_labeler.n_labelled - self.labeler_start[1]
             stats["adapt_loss"] = float(self.adapt_loss_sum) / steps
+            stats["target_seen"] = seen
+            stats["target_pseudo_labelled"] = labelled
+            stats["target_labelled"] = labelled / max(seen, 1)
+            stats["target_pseudo_classes"] = " ".join(
+                f"{label}={int(count)}" for label, count in zip(self.hparams.classes, self.pseudo_counts))
+            stats["triplets"] = self.n_triplets
+            stats["adapt_batches"] = self.hparams.adapt_loss.n_batches - self.adapt_start[0]
             stats["empty_triplet_batches"] = self.hparams.adapt_loss.n_empty_batches - self.adapt_start[1]
-            stats["target_labelled"] = (self.hparams.pseudo_labeler.n_labelled - self.labeler_start[1]) / max(seen, 1)
         if self.dann:
             stats["domain_loss"] = float(self.domain_loss_sum) / max(self.domain_batches, 1)
             stats["domain_accuracy"] = float(self.domain_correct) / max(self.domain_seen, 1)
@@ -175,6 +208,8 @@ class PhonAnchorBrain(sb.Brain):
         save a checkpoint; after test write the predictions (train.py logs the test stats)."""
         if stage == sb.Stage.TRAIN:
             self.train_stats = self._train_stats(stage_loss)
+            if self.hparams.adapt_weight > 0:
+                self._record_adaptation(epoch)
             return
         predictions = [max(range(len(p)), key=p.__getitem__) for p in self.probabilities]
         stats = {"loss": stage_loss, "UAR": uar(self.targets, predictions)}
@@ -183,10 +218,28 @@ class PhonAnchorBrain(sb.Brain):
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats
             )
-            self.checkpointer.save_and_keep_only(meta={"UAR": stats["UAR"], "epoch": epoch}, max_keys=["UAR"])
+            self.checkpointer.save_and_keep_only(
+                meta={"UAR": stats["UAR"], "epoch": epoch, "adaptation": self.adaptation_history}, max_keys=["UAR"])
         elif if_main_process():
             self.write_predictions(predictions)
         self.last_stats = stats
+
+    def _record_adaptation(self, epoch):
+        """Log this epoch's adaptation counts and append them to ``adaptation_history``."""
+        stats = self.train_stats
+        record = {"epoch": epoch, "active": bool(self.hparams.pseudo_labeler.active(epoch)),
+                  "target_seen": stats["target_seen"], "target_pseudo_labelled": stats["target_pseudo_labelled"],
+                  "target_pseudo_classes": {label: int(count)
+                                            for label, count in zip(self.hparams.classes, self.pseudo_counts)},
+                  "triplets": stats["triplets"], "adapt_batches": stats["adapt_batches"],
+                  "empty_triplet_batches": stats["empty_triplet_batches"], "adapt_loss": stats["adapt_loss"]}
+        history = getattr(self, "adaptation_history", [])
+        self.adaptation_history = [r for r in history if r["epoch"] != epoch] + [record]
+        logger.info("epoch %d adaptation: %d/%d target utterances pseudo-labelled (%s), %d triplets, "
+                    "%d/%d batches without a triplet%s", epoch, stats["target_pseudo_labelled"],
+                    stats["target_seen"], stats["target_pseudo_classes"], stats["triplets"],
+                    stats["empty_triplet_batches"], stats["adapt_batches"],
+                    "" if record["active"] else " (warm-up)")
 
     def write_predictions(self, predictions):
         """Write ``id, label, prediction, p_<class>...`` per test utterance to ``hparams.predictions_file``."""

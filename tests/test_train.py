@@ -1,6 +1,7 @@
 """End-to-end: train.py on a tiny generated corpus pair with a tiny random encoder."""
 
 import csv
+import json
 import pathlib
 import re
 import sys
@@ -52,6 +53,46 @@ def test_same_seed_same_uar_and_resume_matches(pair):
     resumed = run(pair, "aga_resumed", number_of_epochs=2)
     assert valid_uars(resumed) == valid_uars(first)
     assert predictions(resumed) == predictions(first)
+    assert resumed.adaptation_history == first.adaptation_history  # epoch 1's counts came from the checkpoint
+
+
+def test_default_top_fraction_adapts_after_warmup_and_reports_it(pair):
+    """With the default selection, a model far from confident still forms triplets once warm-up ends;
+    the per-epoch counts reach train_log and metrics.json."""
+    brain = run(pair, "top_fraction", warmup_epochs=1, pseudo_threshold=0.99)  # threshold unused by default
+    hparams = brain.hparams
+    assert (hparams.pseudo_selection, hparams.pseudo_fraction) == ("top_fraction", 0.5)
+    warmup, adapting = brain.adaptation_history
+    assert warmup["epoch"] == 1 and not warmup["active"]
+    assert warmup["target_pseudo_labelled"] == warmup["triplets"] == 0
+    assert warmup["empty_triplet_batches"] == warmup["adapt_batches"] == 2 and warmup["adapt_loss"] == 0.0
+    assert adapting["epoch"] == 2 and adapting["active"] and adapting["target_seen"] == 16
+    # two batches of 8 target utterances: at least one and at most half (+1 per class) of each predicted class
+    assert 2 <= adapting["target_pseudo_labelled"] <= 8 + 2 * 4
+    assert sum(adapting["target_pseudo_classes"].values()) == adapting["target_pseudo_labelled"]
+    assert adapting["triplets"] > 0 and adapting["empty_triplet_batches"] < 2 and adapting["adapt_loss"] > 0
+    log = pathlib.Path(hparams.train_log).read_text(encoding="utf-8")
+    assert "target_pseudo_classes: neu=" in log and "triplets: " in log and "empty_triplet_batches: 2" in log
+    metrics = json.loads(pathlib.Path(hparams.metrics_file).read_text(encoding="utf-8"))
+    assert metrics["pseudo_selection"] == "top_fraction" and metrics["adaptation"] == brain.adaptation_history
+
+
+def test_recipe_without_the_pseudo_selection_keys_reports_the_labelers_defaults():
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from speechbrain_phonanchor.model import PseudoLabeler
+    from train import fill_optional
+
+    hparams = {"output_folder": "out", "pseudo_labeler": PseudoLabeler(threshold=0.9)}  # an older recipe
+    fill_optional(hparams)
+    assert (hparams["pseudo_selection"], hparams["pseudo_fraction"]) == ("top_fraction", 0.5)
+
+
+def test_threshold_selection_stays_available(pair):
+    brain = run(pair, "threshold", pseudo_selection="threshold", pseudo_threshold=1.0, number_of_epochs=1)
+    (epoch,) = brain.adaptation_history
+    assert brain.hparams.pseudo_labeler.selection == "threshold"
+    assert epoch["target_pseudo_labelled"] == epoch["triplets"] == 0 and epoch["empty_triplet_batches"] == 2
 
 
 def test_cl_variant_trains_without_adaptation(pair):
