@@ -7,7 +7,7 @@
 - :class:`UtteranceDataset`: one utterance = its feature-store frames (float32),
   its vowel-centred segments (fixed 240 ms chunks when it has no vowels), their
   vowel ids and the class index (``-1`` when unlabelled).  Frames are read from
-  the memory-mapped store when an item is taken, so memory does not grow with
+  the store (read by offset) when an item is taken, so memory does not grow with
   the corpus.
 - :class:`PairedDataset`: labelled source utterance *i* with unlabelled target
   utterance ``(i + offset) % n_target``; ``set_epoch`` draws a new offset (seeded)

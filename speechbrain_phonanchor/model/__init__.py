@@ -7,7 +7,7 @@
 - :class:`EmotionClassifier` — logits
 - :class:`PhonAnchorNet` — all of the above in order
 - :class:`VowelTripletLoss` — ``L_adapt``
-- :class:`PseudoLabeler` — confident target pseudo-labels after warm-up
+- :class:`PseudoLabeler` — target pseudo-labels after warm-up (most confident per predicted class, or above a threshold)
 """
 
 from speechbrain_phonanchor.model.attention import CrossPhoneticAttention
