@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 ANCHORED = ("BA", "WA", "GA", "AGA")
 VARIANTS = ("CL",) + ANCHORED + ("DANN", "in-domain")
 OPTIONAL = {"dann_weight": 1.0, "discriminator_hidden": 128, "domain_discriminator": None, "metrics_file": None,
-            "pseudo_selection": None, "pseudo_fraction": None}
+            "pseudo_selection": None, "pseudo_fraction": None, "align_source": False, "align_target": False}
 LABELER_KEYS = {"pseudo_selection": "selection", "pseudo_fraction": "fraction"}
 
 
@@ -174,11 +174,33 @@ def configure_adaptation(hparams, task):
     return {}
 
 
+def align_stage(hparams):
+    """Built-in alignment when asked: ``align_<side>: True`` aligns that corpus (generic layout,
+    ``metadata.csv`` with transcripts) into ``<side>_textgrid_folder`` with ``phonanchor-align``'s
+    library form, training the aligner on the corpus itself (model in ``<folder>/model``).
+
+    Resumable: TextGrids already written are kept and a saved model is reused, so a rerun
+    costs only the check.
+    """
+    from speechbrain_phonanchor.align import align_corpus
+
+    for side, asked in (("source", hparams["align_source"]), ("target", hparams["align_target"])):
+        if not asked:
+            continue
+        folder = hparams[f"{side}_textgrid_folder"]
+        if folder is None:
+            raise ValueError(f"align_{side}: True needs {side}_textgrid_folder (where the TextGrids go)")
+        report = align_corpus(hparams[f"{side}_data_folder"], hparams[f"{side}_language"], folder)
+        logger.info("%s: %d of %d utterances aligned", hparams[f"{side}_name"], report["aligned"], report["utterances"])
+
+
 def prepare_stage(hparams):
-    """Every artefact a run reads: manifests, feature stores, and (anchored variants) the anchors file.
+    """Every artefact a run reads: TextGrids (when asked), manifests, feature stores, and
+    (anchored variants) the anchors file.
 
     The grid runner calls this once before starting runs in parallel, so runs only read them.
     """
+    run_on_main(align_stage, args=[hparams])
     if not hparams["skip_prep"]:
         run_on_main(hparams["prepare_source"])
         run_on_main(hparams["prepare_target"])

@@ -128,3 +128,22 @@ def test_torchrun_two_processes_on_cpu(pair):
     assert result.stdout.count("target test UAR (AGA, mono, 4class)") == 2  # both ranks finish
     rows = csv.DictReader((pair / "ddp" / "target_test_predictions.csv").read_text(encoding="utf-8").splitlines())
     assert len(list(rows)) == 8
+
+
+def test_align_stage_aligns_only_the_sides_asked_for(monkeypatch, tmp_path):
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import speechbrain_phonanchor.align as align
+    from train import align_stage
+
+    calls = []
+    monkeypatch.setattr(align, "align_corpus", lambda *args: calls.append(args) or {"aligned": 3, "utterances": 4})
+    hparams = {
+        "align_source": False, "align_target": True, "target_name": "it",
+        "target_data_folder": "corpus_it", "target_language": "it", "target_textgrid_folder": str(tmp_path / "tg"),
+    }  # fmt: skip
+    align_stage(hparams)
+    assert calls == [("corpus_it", "it", str(tmp_path / "tg"))]
+    hparams["target_textgrid_folder"] = None
+    with pytest.raises(ValueError, match="target_textgrid_folder"):
+        align_stage(hparams)
