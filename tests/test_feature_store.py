@@ -281,7 +281,17 @@ def wait_until_dead(pids, timeout=30.0):
             time.sleep(0.01)
 
 
-def test_kill_9_under_torchrun_then_resume_is_byte_identical(encoder_folder, tmp_path):
+@pytest.fixture
+def one_thread():
+    """Run torch in this process on one thread, like the ranks started with OMP_NUM_THREADS=1:
+    byte-identical stores need identical arithmetic, and summation order changes with the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_kill_9_under_torchrun_then_resume_is_byte_identical(encoder_folder, tmp_path, one_thread):
     """Two CPU ranks (gloo) are killed with SIGKILL mid-build; one process resumes; bytes equal a clean build."""
     root = tmp_path / "corpus"
     manifest = write_corpus(root, [0.6 + 0.05 * i for i in range(60)])

@@ -29,7 +29,9 @@ again).  A batch counts as done only once its journal line is complete, so after
 with the next batch; the finished store is assembled in plan order, so an interrupted
 and resumed build is byte-identical to an uninterrupted one.  Under ``torchrun`` each
 rank takes every ``world_size``-th batch into its own shard and rank 0 merges the shards
-(:func:`finalize_store`) into the same bytes a single process would write.
+(:func:`finalize_store`) into the same bytes a single process would write.  "The same
+bytes" assumes the same arithmetic: torch's thread count changes the summation order, so
+a build resumed with another ``OMP_NUM_THREADS`` matches to float16 rounding, not bit for bit.
 
 **Identity**: a folder that holds a store (finished or not) built with another encoder,
 layer, dtype or manifest is refused with a message naming what differs.  The manifest
