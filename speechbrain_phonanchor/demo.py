@@ -201,7 +201,7 @@ def run_demo(out, encoder="tiny", sentences=8, speakers=4, epochs=30, align_iter
         classes = list(brain.hparams.classes)
         recall = recall_table(brain.hparams.predictions_file, classes)
         valid = max(float(c.meta["UAR"]) for c in brain.checkpointer.list_checkpoints())
-        results[f"{variant}-CL"] = (recall, valid)
+        results["CL" if variant == "CL" else f"{variant}-CL"] = (recall, valid)
         brains[variant] = brain
     table = uar_table(results, classes)
     print("\nUAR on the Mandarin test speaker (synthetic; chance = 0.25)\n" + table + "\n", flush=True)
