@@ -18,7 +18,7 @@ def test_every_stage_ran_and_the_report_has_the_results(facts):
                      "export AGA-CL", "classify through foreign_class"]
     assert all(r["aligned"] == r["utterances"] == 24 for r in facts["alignment"].values())
     report = (demo.pathlib.Path(facts["out"]) / "report.md").read_text(encoding="utf-8")
-    assert "SYNTHETIC" in report and "| CL-CL |" in report and "| AGA-CL |" in report
+    assert "SYNTHETIC" in report and "| CL |" in report and "| AGA-CL |" in report
     assert "--encoder facebook/wav2vec2-base" in report
     assert facts["anchors"] is not None
 
