@@ -29,6 +29,8 @@ setup(
         "torchaudio>=2.1",
         "transformers>=4.40",
         "hyperpyyaml>=1.2",
+        "pyyaml",
+        "huggingface_hub",
         "sentencepiece",
         "numpy",
         "pandas",
