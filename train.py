@@ -25,7 +25,7 @@ Two reference variants share the same features, network and harness:
 The run's numbers and settings go to ``metrics_file`` (``<output_folder>/metrics.json``),
 which the grid runner (``phonanchor-grid``) collects.  Keys added after the first
 recipes (``dann_weight``, ``discriminator_hidden``, ``domain_discriminator``,
-``metrics_file``, ``pseudo_selection``, ``pseudo_fraction``) are optional: a recipe yaml
+``metrics_file``, ``pseudo_selection``, ``pseudo_fraction``, ``length_buckets``) are optional: a recipe yaml
 without them gets :data:`OPTIONAL` (the pseudo-label keys: the values its ``pseudo_labeler``
 was built with, i.e. :class:`~speechbrain_phonanchor.model.PseudoLabeler`'s defaults).
 
@@ -49,7 +49,14 @@ from speechbrain.utils.distributed import run_on_main
 from speechbrain_phonanchor.analysis import load_anchors
 from speechbrain_phonanchor.analysis.subset import draw_subset
 from speechbrain_phonanchor.brain import PhonAnchorBrain
-from speechbrain_phonanchor.data import PairedDataset, UtteranceDataset, collate_pairs, collate_utterances, get_task
+from speechbrain_phonanchor.data import (
+    LengthBucketBatchSampler,
+    PairedDataset,
+    UtteranceDataset,
+    collate_pairs,
+    collate_utterances,
+    get_task,
+)
 from speechbrain_phonanchor.features.store import FeatureStore, build_store
 from speechbrain_phonanchor.fileio import atomic_write_json
 from speechbrain_phonanchor.manifest import load_manifest
@@ -59,7 +66,8 @@ logger = logging.getLogger(__name__)
 ANCHORED = ("BA", "WA", "GA", "AGA")
 VARIANTS = ("CL",) + ANCHORED + ("DANN", "in-domain")
 OPTIONAL = {"dann_weight": 1.0, "discriminator_hidden": 128, "domain_discriminator": None, "metrics_file": None,
-            "pseudo_selection": None, "pseudo_fraction": None, "align_source": False, "align_target": False}
+            "pseudo_selection": None, "pseudo_fraction": None, "align_source": False, "align_target": False,
+            "length_buckets": 0}
 LABELER_KEYS = {"pseudo_selection": "selection", "pseudo_fraction": "fraction"}
 
 
@@ -146,6 +154,19 @@ def dataio_prep(hparams, task):
         partners = dataset("target", "valid", labelled=True, manifest=subset.entries)
     train = PairedDataset(dataset("source", "train"), partners, seed=hparams["seed"])
     return train, dataset("source", "valid"), dataset("target", "test"), target_train
+
+
+def train_loader_options(hparams, train_set):
+    """DataLoader options of the paired train set: batches of similar source length drawn from
+    shuffled pools of ``length_buckets`` batches (less padding), or a plain shuffle when it is 0
+    or under DDP (SpeechBrain's distributed wrapper does not take batch samplers)."""
+    options = dict(hparams["loader_options"], collate_fn=collate_pairs)
+    if not hparams["length_buckets"] or sb.utils.distributed.is_distributed_initialized():
+        return dict(options, shuffle=True)
+    batch_size = options.pop("batch_size", 1)
+    sampler = LengthBucketBatchSampler(train_set.source_lengths(), batch_size, seed=hparams["seed"],
+                                       pool_batches=hparams["length_buckets"])
+    return dict(options, batch_sampler=sampler)
 
 
 def configure_adaptation(hparams, task):
@@ -263,7 +284,7 @@ def main(argv):
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    train_options = dict(hparams["loader_options"], collate_fn=collate_pairs, shuffle=True)
+    train_options = train_loader_options(hparams, train_set)
     eval_options = dict(hparams["loader_options"], collate_fn=collate_utterances)
     brain.fit(brain.hparams.epoch_counter, train_set, valid_set,
               train_loader_kwargs=train_options, valid_loader_kwargs=eval_options)

@@ -29,7 +29,8 @@ triplets formed, summed over batches) and ``empty_triplet_batches`` (batches wit
 In DDP each process counts its own batches.  The history of epochs already trained travels
 in the checkpoint's meta, so a resumed run reports every epoch.
 
-Every training epoch reseeds torch with ``seed + epoch`` and redraws the pairs,
+Every training epoch reseeds torch with ``seed + epoch`` and redraws the pairs (and the
+batches of a ``batch_sampler`` in ``train_loader_kwargs`` that has ``set_epoch``),
 so an interrupted and resumed run repeats the uninterrupted one.  Validation
 (source) computes UAR (balanced accuracy) for early stopping and checkpoint
 selection; test (target) also writes per-utterance predictions to
@@ -77,8 +78,12 @@ class PhonAnchorBrain(sb.Brain):
     def fit(self, epoch_counter, train_set, *args, **kwargs):
         """As ``Brain.fit``; keeps the paired train set to redraw its pairs every epoch."""
         self.paired_set = train_set
-        batch_size = kwargs.get("train_loader_kwargs", {}).get("batch_size", 1)
-        self.steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
+        loader_kwargs = kwargs.get("train_loader_kwargs", {})
+        self.batch_sampler = loader_kwargs.get("batch_sampler")
+        if self.batch_sampler is not None:
+            self.steps_per_epoch = max(1, len(self.batch_sampler))
+        else:
+            self.steps_per_epoch = max(1, math.ceil(len(train_set) / loader_kwargs.get("batch_size", 1)))
         return super().fit(epoch_counter, train_set, *args, **kwargs)
 
     def on_fit_start(self):
@@ -176,6 +181,8 @@ class PhonAnchorBrain(sb.Brain):
             torch.manual_seed(self.hparams.seed + epoch)
             if hasattr(self.paired_set, "set_epoch"):
                 self.paired_set.set_epoch(epoch)
+            if hasattr(getattr(self, "batch_sampler", None), "set_epoch"):
+                self.batch_sampler.set_epoch(epoch)
             self.adapt_start = (self.hparams.adapt_loss.n_batches, self.hparams.adapt_loss.n_empty_batches)
             self.n_triplets = 0
             self.pseudo_counts = torch.zeros(len(self.hparams.classes), dtype=torch.long)

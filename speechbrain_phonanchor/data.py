@@ -150,7 +150,7 @@ class UtteranceDataset(torch.utils.data.Dataset):
         self.store = store
         self.task = task
         self.skipped = collections.Counter()
-        self.ids, self.labels, self.segments = [], [], []
+        self.ids, self.labels, self.segments, self.n_frames = [], [], [], []
         for utt_id, entry in manifest.items():
             if utt_id not in store:
                 self.skipped["not_in_store"] += 1
@@ -162,6 +162,7 @@ class UtteranceDataset(torch.utils.data.Dataset):
             self.ids.append(utt_id)
             self.labels.append(-1 if label is None else task.classes.index(label))
             n_frames = len(store[utt_id])
+            self.n_frames.append(n_frames)
             self.segments.append(utterance_segments(entry, n_frames, frame_rate, half_width, chunk_width))
 
     def __len__(self):
@@ -246,6 +247,64 @@ class PairedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return self.source[index % len(self.source)], self.target[(index + self.offset) % len(self.target)]
+
+    def source_lengths(self):
+        """Frame count of the source utterance of every item (what :class:`LengthBucketBatchSampler` sorts on)."""
+        return [self.source.n_frames[index % len(self.source)] for index in range(len(self))]
+
+
+class LengthBucketBatchSampler(torch.utils.data.Sampler):
+    """Shuffled batches of similar length: less padding, the same randomness between pools.
+
+    Every epoch the items are shuffled (seeded by ``seed`` and the epoch), cut into pools of
+    ``pool_batches`` batches, each pool is sorted by length and cut into batches, and the batch
+    order is shuffled.  With ``pool_batches=1`` this is a plain shuffle.
+
+    Arguments
+    ---------
+    lengths : list of int
+        Length of every item (e.g. :meth:`PairedDataset.source_lengths`).
+    batch_size : int
+        Items per batch (the last batch may be smaller).
+    seed : int
+        Seed of the shuffles; :meth:`set_epoch` varies them per epoch.
+    pool_batches : int
+        Batches per sorted pool.
+
+    Example
+    -------
+    >>> sampler = LengthBucketBatchSampler([5, 1, 4, 2, 3, 6], batch_size=2, seed=0, pool_batches=3)
+    >>> batches = list(sampler)
+    >>> sorted(sorted(b) for b in batches)
+    [[0, 5], [1, 3], [2, 4]]
+    >>> len(sampler)
+    3
+    """
+
+    def __init__(self, lengths, batch_size, seed=0, pool_batches=8):
+        if batch_size < 1 or pool_batches < 1:
+            raise ValueError(f"batch_size and pool_batches must be >= 1, got {batch_size} and {pool_batches}")
+        self.lengths, self.batch_size, self.seed, self.pool_batches = list(lengths), batch_size, seed, pool_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        """Use the shuffles of ``epoch``."""
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = random.Random(f"{self.seed}-{self.epoch}")
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        pool_size = self.batch_size * self.pool_batches
+        batches = []
+        for start in range(0, len(order), pool_size):
+            pool = sorted(order[start:start + pool_size], key=self.lengths.__getitem__)
+            batches.extend(pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size))
+        rng.shuffle(batches)
+        return iter(batches)
+
+    def __len__(self):
+        return -(-len(self.lengths) // self.batch_size)
 
 
 @dataclass

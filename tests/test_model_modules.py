@@ -70,6 +70,31 @@ def test_paired_attention_shapes_gradients_and_target_padding():
     assert not any(name.startswith("prototypes") for name, _ in attention.named_parameters())
 
 
+def test_attention_equals_multihead_attention_on_real_frames():
+    """Projecting only real frames changes no output that is used: the real query frames match
+    ``nn.MultiheadAttention`` with a key padding mask, in both modes."""
+    bank = fitted_bank()[0]
+    attention = CrossPhoneticAttention(D, n_heads=2, prototypes=bank).eval()
+    src, tgt = torch.randn(3, 12, D), torch.randn(3, 10, D)
+    src_lens, tgt_lens = torch.tensor([1.0, 0.5, 0.75]), torch.tensor([0.6, 1.0, 0.3])
+    mha = attention.attention
+    key_padding = ~(torch.arange(10) < torch.round(tgt_lens * 10).unsqueeze(1))
+    reference, _ = mha(src, tgt, tgt, key_padding_mask=key_padding, need_weights=False)
+    reference = attention.norm(src + reference)
+    ours = attention(src, src_lens, tgt, tgt_lens)
+    for row, n_real in enumerate(torch.round(src_lens * 12).long().tolist()):
+        torch.testing.assert_close(ours[row, :n_real], reference[row, :n_real], rtol=1e-5, atol=1e-5)
+    memory = bank()[0].unsqueeze(0).expand(3, -1, -1)
+    reference = attention.norm(src + mha(src, memory, memory, need_weights=False)[0])
+    torch.testing.assert_close(attention(src), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_attention_dropout_can_differ_from_output_dropout():
+    attention = CrossPhoneticAttention(D, n_heads=2, prototypes=fitted_bank()[0], dropout=0.3, attention_dropout=0.0)
+    assert attention.attention.dropout == 0.0 and attention.dropout.p == 0.3
+    assert CrossPhoneticAttention(D, 2, fitted_bank()[0], dropout=0.2).attention.dropout == 0.2
+
+
 def test_prototype_attention_is_deterministic_and_independent_of_batch():
     attention = CrossPhoneticAttention(D, n_heads=2, prototypes=fitted_bank()[0], dropout=0.3).eval()
     x, y = torch.randn(1, 12, D), torch.randn(1, 12, D)

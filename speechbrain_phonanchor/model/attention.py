@@ -20,7 +20,8 @@ What the source frames attend to
   the batch.
 
 Either way the output is ``LayerNorm(frames + Dropout(attention))`` and keeps
-the input shape (B, T, D).
+the input shape (B, T, D).  Only real (unpadded) frames are projected: the
+projections are most of the work, and padding is often half of a batch.
 
 Example
 -------
@@ -37,6 +38,7 @@ torch.Size([2, 30, 8])
 """
 
 import torch
+import torch.nn.functional as F
 from speechbrain.dataio.dataio import length_to_mask
 from torch import nn
 
@@ -49,8 +51,30 @@ def padding_mask(lengths, max_len):
     return ~length_to_mask(absolute, max_len=max_len).bool()
 
 
+def project_real_frames(frames, real, weight, bias):
+    """``F.linear`` on the real frames only (``real`` (B, T) True); padded positions come out as zeros.
+
+    The projections are most of the attention's work, and padding is often half of a batch.
+
+    >>> x = torch.ones(2, 3, 4)
+    >>> real = torch.tensor([[True, True, False], [True, False, False]])
+    >>> project_real_frames(x, real, torch.eye(4), None)[:, :, 0].tolist()
+    [[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    """
+    if real is None:
+        return F.linear(frames, weight, bias)
+    projected = F.linear(frames[real], weight, bias)
+    out = projected.new_zeros(frames.shape[:-1] + (weight.shape[0],))
+    out[real] = projected
+    return out
+
+
 class CrossPhoneticAttention(nn.Module):
     """Multi-head attention from source frames to target frames or target vowel prototypes.
+
+    The parameters are those of an ``nn.MultiheadAttention`` (``attention``, so checkpoints keep
+    its layout); the forward pass projects only real (unpadded) frames and runs
+    ``scaled_dot_product_attention``.  On real frames it equals ``nn.MultiheadAttention``.
 
     Arguments
     ---------
@@ -61,12 +85,15 @@ class CrossPhoneticAttention(nn.Module):
     prototypes : VowelPrototypeBank
         The bank used when no paired target utterance is given.
     dropout : float
-        Dropout on the attention weights and on the attention output.
+        Dropout on the attention output (the residual branch).
+    attention_dropout : float or None
+        Dropout on the attention weights; None: the same as ``dropout``.
     """
 
-    def __init__(self, input_size, n_heads, prototypes, dropout=0.0):
+    def __init__(self, input_size, n_heads, prototypes, dropout=0.0, attention_dropout=None):
         super().__init__()
-        self.attention = nn.MultiheadAttention(input_size, n_heads, dropout=dropout, batch_first=True)
+        attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.attention = nn.MultiheadAttention(input_size, n_heads, dropout=attention_dropout, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(input_size)
         self.prototypes = prototypes
@@ -74,17 +101,38 @@ class CrossPhoneticAttention(nn.Module):
     def forward(self, frames, lengths=None, paired=None, paired_lengths=None):
         """Attend from ``frames`` (B, T, D) to ``paired`` (B, T', D) or, if None, to the prototype bank.
 
-        ``lengths`` (relative, SpeechBrain convention) is accepted for a uniform
-        call signature; padded query frames are computed but never used downstream.
+        ``lengths`` / ``paired_lengths`` are relative (SpeechBrain convention).  Padded query
+        frames are not projected (their attention output is zero) and are never used downstream.
         """
+        mha = self.attention
+        batch, n_frames, dim = frames.shape
+        heads = mha.num_heads
+        w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
+        padded = padding_mask(lengths, n_frames)
+        real = None if padded is None else ~padded
+        query = project_real_frames(frames, real, w_q, b_q)
         if paired is None:
             memory, _ = self.prototypes()
-            memory = memory.to(frames.dtype).unsqueeze(0).expand(frames.shape[0], -1, -1)
-            key_padding = None
+            memory = memory.to(frames.dtype)
+            key = F.linear(memory, w_k, b_k).unsqueeze(0).expand(batch, -1, -1)
+            value = F.linear(memory, w_v, b_v).unsqueeze(0).expand(batch, -1, -1)
+            attend = None
         else:
-            if paired.shape[0] != frames.shape[0]:
-                raise ValueError(f"paired batch has {paired.shape[0]} utterances, source has {frames.shape[0]}")
-            memory = paired
-            key_padding = padding_mask(paired_lengths, paired.shape[1])
-        attended, _ = self.attention(frames, memory, memory, key_padding_mask=key_padding, need_weights=False)
-        return self.norm(frames + self.dropout(attended))
+            if paired.shape[0] != batch:
+                raise ValueError(f"paired batch has {paired.shape[0]} utterances, source has {batch}")
+            paired_padded = padding_mask(paired_lengths, paired.shape[1])
+            memory_real = None if paired_padded is None else ~paired_padded
+            key = project_real_frames(paired, memory_real, w_k, b_k)
+            value = project_real_frames(paired, memory_real, w_v, b_v)
+            attend = None if memory_real is None else memory_real[:, None, None, :]
+
+        def split_heads(x):
+            return x.reshape(batch, x.shape[1], heads, dim // heads).transpose(1, 2)
+
+        attended = F.scaled_dot_product_attention(
+            split_heads(query), split_heads(key), split_heads(value), attn_mask=attend,
+            dropout_p=mha.dropout if self.training else 0.0)
+        attended = attended.transpose(1, 2).reshape(batch, n_frames, dim)
+        attended = project_real_frames(attended, real, mha.out_proj.weight, mha.out_proj.bias)
+        return self.norm(frames + self.dropout(attended).to(frames.dtype))
