@@ -92,6 +92,18 @@ def test_failed_runs_are_reported_and_retried(fake, tmp_path):
     assert again["skipped"] == 1 and again["ran"] == 1
 
 
+def test_cli_collect_writes_results_of_a_grid_stopped_part_way(fake, tmp_path, capsys):
+    script, hparams, overrides = fake
+    out = tmp_path / "grid"
+    grid.run_grid(hparams, out, ["CL"], [1, 2], ["4class"], overrides, workers=1, train_script=script)
+    (out / "results.csv").unlink()
+    (out / "runs/4class/CL/2/metrics.json").unlink()  # as if the grid had been stopped during seed 2
+    assert cli.main(["collect", str(out)]) == 0
+    assert "results.csv" in capsys.readouterr().out
+    results = pd.read_csv(out / "results.csv")
+    assert results["seed"].tolist() == [1] and results["uar"].tolist() == [pytest.approx(0.26)]
+
+
 def test_cli_dry_run_prints_only_unfinished_commands(tmp_path, capsys):
     done = tmp_path / "runs/4class/CL/1"
     done.mkdir(parents=True)

@@ -5,13 +5,15 @@ Usage::
     phonanchor-grid run hparams/generic_pair.yaml --out results/grid/nemo_to_emovo \\
         --variants CL BA-CL WA-CL GA-CL AGA-CL DANN in-domain --seeds 1-10 --tasks 4class --workers 2 \\
         --device=cpu --encoder_source=~/.cache/offline-whisper-base --input_size=512 ...
+    phonanchor-grid collect results/grid/nemo_to_emovo      # results.csv of a grid stopped part way
     phonanchor-grid tables results/grid/*/results.csv --out docs/results
     phonanchor-grid anchoring results/grid/nemo_to_emovo/runs/4class/AGA-CL/1 --out docs/results/anchoring
 
 ``run``: every ``--key=value`` argument it does not know is a ``train.py``
 override shared by all runs (SpeechBrain run options such as ``--device`` too).
 Finished runs (those with a ``metrics.json``) are skipped, so the same command
-resumes a grid.  ``tables``: every paper table, t-tests and confusion matrices
+resumes a grid.  ``collect``: (re)write ``results.csv`` from the runs finished so far.
+``tables``: every paper table, t-tests and confusion matrices
 from one or more ``results.csv``.  ``anchoring``: Com tables and t-SNE of the
 frozen features versus the trained model's segment embeddings for one run.
 
@@ -47,6 +49,9 @@ def build_parser():
                      help="4class, binary_neu, binary_hap, binary_ang, binary_sad, arousal, valence")
     run.add_argument("--workers", type=int, default=2, help="runs at a time (each with OMP_NUM_THREADS=1 if > 1)")
     run.add_argument("--dry-run", action="store_true", help="print the commands of the unfinished runs and stop")
+    collect = commands.add_parser("collect", help="write <grid>/results.csv from the runs finished so far",
+                                  allow_abbrev=False)
+    collect.add_argument("out", help="grid folder (holds runs/)")
     table = commands.add_parser("tables", help="paper tables, t-tests and confusion matrices from results.csv")
     table.add_argument("results", nargs="+", help="results.csv files (e.g. one per direction)")
     table.add_argument("--out", required=True, help="output folder")
@@ -90,6 +95,10 @@ def main(argv=None):
         summary = grid.run_grid(args.hparams, args.out, variants, seeds, args.tasks, overrides, args.workers)
         print(json.dumps(summary, indent=2))
         return 1 if summary["failed"] else 0
+    if args.command == "collect":
+        path = grid.write_results(args.out)
+        print(f"wrote {path}")
+        return 0
     if args.command == "tables":
         written = tables.make_tables(args.results, args.out, args.baselines, plots=not args.no_plots)
         print(f"wrote {len(written)} tables to {args.out}: {', '.join(written)}")

@@ -304,8 +304,16 @@ def run_grid(hparams_file, out_dir, variants=DEFAULT_VARIANTS, seeds=range(1, 11
         summary["runs_s"] = time.time() - started
         summary["ran"] = len(codes)
         summary["failed"] = [str(run.output_folder) for run, code in codes.items() if code != 0 or not run.finished]
-    results = collect_results(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "results.csv", results.to_csv(index=False))
-    summary["results"] = str(out_dir / "results.csv")
+    summary["results"] = str(write_results(out_dir))
     return summary
+
+
+def write_results(out_dir):
+    """Gather the finished runs under ``<out_dir>/runs`` into ``<out_dir>/results.csv``; return its path.
+
+    ``run_grid`` does this at its end; call it alone for a grid that was stopped part way.
+    """
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "results.csv", collect_results(out_dir).to_csv(index=False))
+    return out_dir / "results.csv"
