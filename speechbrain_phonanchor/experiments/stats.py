@@ -93,7 +93,13 @@ def paired_ttest(results, baseline, metric="uar", by=("direction", "task")):
 
 def paper_table(results, baseline="CL", metric="uar", rows="variant", columns="direction", percent=True):
     """A table shaped like the paper's: ``mean ± std`` per cell with significance marks
-    from a paired t-test against ``baseline`` (the baseline row has none).
+    from a paired t-test against ``baseline`` (the baseline row has none).  A cell over fewer
+    seeds than the table's fullest cell says how many: ``(n=4)``.
+
+    >>> rows = [{"direction": "a→b", "variant": v, "seed": s, "uar": 0.5 + s / 100}
+    ...         for v, seeds in (("CL", [1, 2, 3]), ("GA-CL", [1, 2])) for s in seeds]
+    >>> paper_table(pd.DataFrame(rows), baseline=None).loc["GA-CL", "a→b"]
+    '51.50 ± 0.71 (n=2)'
 
     Extra grouping keys (e.g. ``task``) must be fixed beforehand by filtering.
     """
@@ -102,11 +108,13 @@ def paper_table(results, baseline="CL", metric="uar", rows="variant", columns="d
     tests = paired_ttest(results, baseline, metric, by=(columns,)) if baseline else pd.DataFrame()
     marks = {(r[columns], r["variant"]): r["stars"] for _, r in tests.iterrows()} if len(tests) else {}
     cells = {}
+    most_seeds = summary["n"].max() if len(summary) else 0
     for _, r in summary.iterrows():
         std = 0.0 if math.isnan(r["std"]) else r["std"]
+        seeds = f" (n={r['n']})" if r["n"] < most_seeds else ""
         cells[(r[rows], r[columns])] = f"{scale * r['mean']:.2f} ± {scale * std:.2f}" + marks.get(
             (r[columns], r[rows]), ""
-        )
+        ) + seeds
     row_order = list(dict.fromkeys(summary[rows]))
     col_order = list(dict.fromkeys(summary[columns]))
     table = pd.DataFrame(index=row_order, columns=col_order, dtype=object)
