@@ -101,6 +101,15 @@ def test_cl_variant_trains_without_adaptation(pair):
     assert len(predictions(brain)) == 8
 
 
+def test_length_buckets_train_on_bucketed_batches_and_resume_the_same(pair):
+    first = run(pair, "buckets", length_buckets=2)
+    assert type(first.batch_sampler).__name__ == "LengthBucketBatchSampler"
+    assert first.steps_per_epoch == len(first.batch_sampler)
+    run(pair, "buckets_resumed", length_buckets=2, number_of_epochs=1)
+    resumed = run(pair, "buckets_resumed", length_buckets=2, number_of_epochs=2)
+    assert valid_uars(resumed) == valid_uars(first) and predictions(resumed) == predictions(first)
+
+
 def test_every_yaml_key_is_used_by_train_py():
     """The rule of SpeechBrain's check_yaml_vs_script: a top-level key not !ref'd in the yaml appears in train.py."""
     script = (ROOT / "train.py").read_text(encoding="utf-8")
