@@ -1,10 +1,10 @@
-"""Pseudo-labels: top fraction per predicted class (default), threshold, warm-up, analysis-subset option."""
+"""Pseudo-labels: top fraction per predicted class (default), threshold, class-balanced, warm-up, analysis subset."""
 
 import pytest
 import torch
 
 from speechbrain_phonanchor.model import PseudoLabeler
-from speechbrain_phonanchor.model.pseudo_labels import top_fraction_mask
+from speechbrain_phonanchor.model.pseudo_labels import balanced_assignment, top_fraction_mask
 
 
 def logits_with_confidence(probabilities):
@@ -107,3 +107,25 @@ def test_top_fraction_is_deterministic_and_independent_of_calibration():
     assert torch.equal(first, labeler(HAND_MADE, epoch=1))
     # scaling the logits changes every confidence but not the ranking within a class
     assert torch.equal(first, labeler(HAND_MADE * 0.1, epoch=1))
+
+
+def test_balanced_selection_labels_every_class_even_when_one_class_wins_everywhere():
+    torch.manual_seed(0)
+    logits = torch.randn(64, 4)
+    logits[:, 2] += 5.0  # a collapsed model: class 2 is the argmax of every utterance
+    labeler = PseudoLabeler(warmup_epochs=0, selection="balanced", fraction=0.5)
+    labels = labeler(logits, epoch=1)
+    assert torch.bincount(labels[labels >= 0], minlength=4).tolist() == [8, 8, 8, 8]
+    top = PseudoLabeler(warmup_epochs=0, selection="top_fraction", fraction=0.5)(logits, epoch=1)
+    assert set(top[top >= 0].tolist()) == {2}  # the argmax rule keeps only the winning class
+    probabilities = torch.softmax(logits, dim=-1)
+    for cls in range(4):  # each class got its most probable utterances among those still free
+        chosen = probabilities[labels == cls, cls]
+        free = (labels < 0)
+        assert chosen.min() >= probabilities[free, cls].max()
+    assert labeler.n_labelled == 32 and "class-balanced" in labeler.describe()
+
+
+def test_balanced_selection_of_a_small_batch_keeps_one_per_class():
+    labels = balanced_assignment(torch.tensor([[0.6, 0.4], [0.7, 0.3], [0.1, 0.9]]), fraction=0.5)
+    assert labels.tolist() == [-1, 0, 1]

@@ -20,6 +20,14 @@
     so the selection is deterministic.
   - ``"threshold"``: a prediction is kept where its softmax maximum is
     ``>= threshold`` (depends on the model's calibration; may keep nothing).
+  - ``"balanced"`` (class-balanced self-training): every class gets the same
+    number ``k = max(1, floor(fraction · B / C))`` of target utterances per batch,
+    those with the highest softmax probability *of that class*, greedily from
+    the most probable (utterance, class) pair down, one class per utterance.
+    The label may differ from the argmax.  It keeps the pseudo-labels from
+    collapsing onto the one class a drifting model predicts for everything
+    (seen with ``top_fraction`` on EMOVO → nEMO), at the price of labelling
+    some utterances with a class the model does not prefer.
 
 - ``source="analysis_subset"``: the given labels of the small labelled target
   analysis subset (DESIGN.md step 3) are used as they are, from epoch 1;
@@ -47,7 +55,7 @@ import torch
 from torch import nn
 
 SOURCES = ("pseudo", "analysis_subset")
-SELECTIONS = ("top_fraction", "threshold")
+SELECTIONS = ("top_fraction", "threshold", "balanced")
 
 
 def top_fraction_mask(confidence, predicted, fraction):
@@ -81,6 +89,47 @@ def top_fraction_mask(confidence, predicted, fraction):
     return keep
 
 
+def balanced_assignment(probabilities, fraction):
+    """Class-balanced pseudo-labels: ``k = max(1, floor(fraction · B / C))`` utterances per class.
+
+    (utterance, class) pairs are taken from the most probable down; an utterance gets at most
+    one class and a class at most ``k`` utterances.  Ties keep the earlier pair (row-major).
+
+    Arguments
+    ---------
+    probabilities : torch.Tensor
+        (B, C) softmax outputs.
+    fraction : float
+        Share of the batch to label, in (0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        (B,) class indices, ``-1`` where none.
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])   # all predicted class 0
+    >>> balanced_assignment(p, fraction=1.0).tolist()
+    [0, 0, 1, 1]
+    >>> balanced_assignment(p, fraction=0.5).tolist()
+    [0, -1, -1, 1]
+    """
+    n_items, n_classes = probabilities.shape
+    k = max(1, math.floor(fraction * n_items / n_classes + 1e-9))
+    labels = torch.full((n_items,), -1, dtype=torch.long, device=probabilities.device)
+    taken = [0] * n_classes
+    order = torch.sort(probabilities.flatten(), descending=True, stable=True).indices.tolist()
+    for flat in order:
+        item, cls = divmod(flat, n_classes)
+        if labels[item] < 0 and taken[cls] < k:
+            labels[item] = cls
+            taken[cls] += 1
+            if sum(taken) == min(n_items, k * n_classes):
+                break
+    return labels
+
+
 class PseudoLabeler(nn.Module):
     """Pseudo-labels after warm-up (top fraction per class, or a threshold), or the labelled analysis subset.
 
@@ -93,10 +142,10 @@ class PseudoLabeler(nn.Module):
     source : str
         ``"pseudo"`` or ``"analysis_subset"``.
     selection : str
-        ``"top_fraction"`` (default) or ``"threshold"``; see the module docstring.
+        ``"top_fraction"`` (default), ``"threshold"`` or ``"balanced"``; see the module docstring.
     fraction : float
         Share of the utterances predicted as each class that keep their
-        pseudo-label (``selection="top_fraction"`` only), in (0, 1].
+        pseudo-label (``top_fraction``), or share of the batch labelled (``balanced``), in (0, 1].
     """
 
     def __init__(self, threshold=0.9, warmup_epochs=5, source="pseudo", selection="top_fraction", fraction=0.5):
@@ -121,8 +170,9 @@ class PseudoLabeler(nn.Module):
         """One line saying how target classes are chosen (for logs)."""
         if self.source == "analysis_subset":
             return "analysis subset labels"
-        rule = (f"top {self.fraction:g} of each predicted class per batch" if self.selection == "top_fraction"
-                else f"softmax maximum >= {self.threshold:g}")
+        rule = {"top_fraction": f"top {self.fraction:g} of each predicted class per batch",
+                "threshold": f"softmax maximum >= {self.threshold:g}",
+                "balanced": f"class-balanced, {self.fraction:g} of each batch"}[self.selection]
         return f"pseudo-labels ({rule}) after {self.warmup_epochs} warm-up epochs"
 
     def active(self, epoch):
@@ -153,12 +203,16 @@ class PseudoLabeler(nn.Module):
         elif not self.active(epoch):
             result = torch.full(logits.shape[:1], -1, dtype=torch.long, device=logits.device)
         else:
-            confidence, predicted = torch.softmax(logits.detach(), dim=-1).max(dim=-1)
-            if self.selection == "top_fraction":
-                keep = top_fraction_mask(confidence, predicted, self.fraction)
+            probabilities = torch.softmax(logits.detach().float(), dim=-1)
+            if self.selection == "balanced":
+                result = balanced_assignment(probabilities, self.fraction)
             else:
-                keep = confidence >= self.threshold
-            result = torch.where(keep, predicted, torch.full_like(predicted, -1))
+                confidence, predicted = probabilities.max(dim=-1)
+                if self.selection == "top_fraction":
+                    keep = top_fraction_mask(confidence, predicted, self.fraction)
+                else:
+                    keep = confidence >= self.threshold
+                result = torch.where(keep, predicted, torch.full_like(predicted, -1))
         self.n_seen += len(result)
         self.n_labelled += int((result >= 0).sum())
         return result
