@@ -133,3 +133,17 @@ def test_real_train_py_grid_on_tiny_pair(tmp_path):
         assert row.epochs == 1 and row.seed == 3 and row.direction == "src→tgt" and row.wall_time_s > 0
         assert len(pd.read_csv(row.predictions_file)) == 8
     assert grid.run_grid(HPARAMS, out, ["AGA-CL:mono"], [3], ["4class"], settings)["ran"] == 0
+
+
+def test_results_label_runs_with_another_target_label_rule(tmp_path):
+    settings = {"top": {"pseudo_selection": "top_fraction"}, "bal": {"pseudo_selection": "balanced"},
+                "sub": {"pseudo_selection": "top_fraction", "target_labels": "analysis_subset"},
+                "cl": {"pseudo_selection": "balanced"}}
+    for folder, extra in settings.items():
+        run = tmp_path / "runs/4class" / folder / "1"
+        run.mkdir(parents=True)
+        metrics = {"target_test_uar": 0.3, "source": "a", "target": "b", "task": "4class", "seed": 1,
+                   "variant": "CL" if folder == "cl" else "AGA", "vowel_kind": "both", "target_labels": "pseudo"}
+        (run / "metrics.json").write_text(json.dumps(dict(metrics, **extra)))
+    labels = sorted(grid.collect_results(tmp_path)["variant"])
+    assert labels == ["AGA-CL", "AGA-CL [analysis subset]", "AGA-CL [balanced]", "CL"]

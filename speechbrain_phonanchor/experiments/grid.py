@@ -243,7 +243,8 @@ def collect_results(out_dir):
     """Every finished run under ``<out_dir>/runs`` as one DataFrame (one row per run).
 
     ``uar`` is the target-test UAR, ``variant`` the table label (anchored runs with
-    ``target_labels: analysis_subset`` get `` [analysis subset]``) and ``train_variant``
+    ``target_labels: analysis_subset`` get `` [analysis subset]``, those with a
+    ``pseudo_selection`` other than ``top_fraction`` get `` [<selection>]``) and ``train_variant``
     train.py's own value; the other columns are the run's ``metrics.json``.
     """
     rows = []
@@ -253,6 +254,8 @@ def collect_results(out_dir):
         label = variant.label
         if variant.train_variant in ANCHORED and metrics.get("target_labels") == "analysis_subset":
             label += " [analysis subset]"  # anchored on the labelled analysis subset instead of pseudo-labels
+        elif variant.train_variant in ANCHORED and metrics.get("pseudo_selection") not in (None, "top_fraction"):
+            label += f" [{metrics['pseudo_selection']}]"  # another pseudo-label rule than the default
         rows.append(dict(metrics, direction=f"{metrics['source']}→{metrics['target']}", uar=metrics["target_test_uar"],
                          variant=label, train_variant=variant.train_variant))
     frame = pd.DataFrame(rows)
