@@ -203,7 +203,7 @@ class PseudoLabeler(nn.Module):
         elif not self.active(epoch):
             result = torch.full(logits.shape[:1], -1, dtype=torch.long, device=logits.device)
         else:
-            probabilities = torch.softmax(logits.detach().float(), dim=-1)
+            probabilities = torch.softmax(logits.detach(), dim=-1)
             if self.selection == "balanced":
                 result = balanced_assignment(probabilities, self.fraction)
             else:
