@@ -32,7 +32,8 @@ was built with, i.e. :class:`~speechbrain_phonanchor.model.PseudoLabeler`'s defa
 Target pseudo-labels (``target_labels: pseudo``) start after ``warmup_epochs``; by default
 (``pseudo_selection: top_fraction``) each target batch keeps, per predicted class, the most
 confident ``pseudo_fraction`` (at least one) of the utterances predicted as that class;
-``pseudo_selection: threshold`` keeps predictions whose softmax maximum is ``>= pseudo_threshold``.
+``pseudo_selection: threshold`` keeps predictions whose softmax maximum is ``>= pseudo_threshold``;
+``pseudo_selection: balanced`` gives every class the same number of target utterances per batch.
 Each epoch's adaptation counts (pseudo-labelled target utterances, their classes, triplets,
 batches without a triplet) are logged and written to ``metrics.json`` under ``adaptation``.
 """

@@ -117,17 +117,18 @@ def balanced_assignment(probabilities, fraction):
     """
     n_items, n_classes = probabilities.shape
     k = max(1, math.floor(fraction * n_items / n_classes + 1e-9))
-    labels = torch.full((n_items,), -1, dtype=torch.long, device=probabilities.device)
-    taken = [0] * n_classes
+    labels, taken = [-1] * n_items, [0] * n_classes
+    wanted = min(n_items, k * n_classes)
     order = torch.sort(probabilities.flatten(), descending=True, stable=True).indices.tolist()
     for flat in order:
         item, cls = divmod(flat, n_classes)
         if labels[item] < 0 and taken[cls] < k:
             labels[item] = cls
             taken[cls] += 1
-            if sum(taken) == min(n_items, k * n_classes):
+            wanted -= 1
+            if not wanted:
                 break
-    return labels
+    return torch.tensor(labels, dtype=torch.long, device=probabilities.device)
 
 
 class PseudoLabeler(nn.Module):
