@@ -1,4 +1,6 @@
-"""Paper tables and t-tests from a hand-made results.csv, through the CLI."""
+"""Paper tables, bootstrap CIs and t-tests from a hand-made results.csv, through the CLI."""
+
+import math
 
 import pandas as pd
 import pytest
@@ -76,5 +78,73 @@ def test_ttests_match_scipy(results_csv, tmp_path):
 def test_without_any_baseline_tables_have_no_marks(tmp_path):
     results = pd.DataFrame(rows("pl→it", "4class", "in-domain", 0.7) + rows("pl→it", "4class", "DANN", 0.4))
     written = make_tables(results, tmp_path, plots=False)
-    assert sorted(written) == ["table4_4class"]
+    assert sorted(written) == ["summary", "table4_4class"]
     assert written["table4_4class"].loc["in-domain", "pl→it"] == "70.00 ± 0.79"
+    summary = written["summary"].set_index("variant")
+    assert list(summary.columns) == ["direction", "task", "encoder", "n", "mean", "95% CI"]
+    assert summary.loc["in-domain", "mean"] == "70.00"
+
+
+def test_summary_puts_bootstrap_cis_beside_the_ttest(results_csv, tmp_path):
+    out = tmp_path / "tables"
+    assert cli.main(["tables", str(results_csv), "--out", str(out), "--no-plots", "--resamples", "2000"]) == 0
+    summary = pd.read_csv(out / "summary_vs_CL.csv", keep_default_na=False)
+    assert list(summary.columns) == ["variant", "direction", "task", "encoder", "n", "mean", "95% CI", "diff vs CL",
+                                     "95% CI of diff", "t", "p"]
+    four = summary[(summary.task == "4class") & (summary.encoder == "whisper_base") & (summary.direction == "pl→it")]
+    assert list(four.variant) == ["CL", "AGA-CL", "AGA-CL (mono)", "DANN", "in-domain"]  # paper order per group
+    row = four.set_index("variant")
+    assert row.loc["CL", "diff vs CL"] == "" and row.loc["CL", "95% CI of diff"] == "" and row.loc["CL", "n"] == 5
+
+    def bounds(text):
+        return [float(v) for v in text.strip("[]").split(", ")]
+
+    low, high = bounds(row.loc["AGA-CL", "95% CI"])
+    assert low < float(row.loc["AGA-CL", "mean"]) < high
+    gain_low, gain_high = bounds(row.loc["AGA-CL", "95% CI of diff"])
+    assert 0 < gain_low < float(row.loc["AGA-CL", "diff vs CL"].rstrip("*")) < gain_high  # clearly better
+    noise_low, noise_high = bounds(row.loc["DANN", "95% CI of diff"])
+    assert noise_low < 0 < noise_high  # +1 pp with ±2.5 pp noise
+    assert "## summary_vs_CL (bootstrap CIs and paired t-tests)" in (out / "tables.md").read_text()
+
+    tests = pd.read_csv(out / "ttests.csv")
+    dann = tests[(tests.direction == "pl→it") & (tests.encoder == "whisper_base") & (tests.variant == "DANN")
+                 & (tests.baseline == "CL")].iloc[0]
+    assert dann.diff_ci_low_pp < dann.mean_diff_pp < dann.diff_ci_high_pp and dann.diff_ci_low_pp < 0
+    assert [bounds(row.loc["DANN", "95% CI of diff"])] == [[dann.diff_ci_low_pp, dann.diff_ci_high_pp]]
+
+
+def test_bootstrap_output_is_deterministic(results_csv, tmp_path):
+    first = make_tables([results_csv], tmp_path / "a", plots=False, resamples=1000)
+    second = make_tables([results_csv], tmp_path / "b", plots=False, resamples=1000)
+    pd.testing.assert_frame_equal(first["summary_vs_CL"], second["summary_vs_CL"])
+    assert (tmp_path / "a/ttests.csv").read_text() == (tmp_path / "b/ttests.csv").read_text()
+
+
+def test_transductive_tables_only_when_the_column_has_values(tmp_path):
+    data = pd.DataFrame(rows("pl→it", "4class", "CL", 0.40) + rows("pl→it", "4class", "AGA-CL", 0.46))
+    plain = make_tables(data, tmp_path / "plain", plots=False)
+    assert not [name for name in plain if "transductive" in name]
+    assert "Transductive" not in (tmp_path / "plain/tables.md").read_text()
+
+    empty = make_tables(data.assign(transductive_uar=math.nan), tmp_path / "empty", plots=False)  # older runs only
+    assert sorted(empty) == sorted(plain)
+
+    # the transductive UAR 10 pp above the held-out one; seed 5's metrics.json predates it
+    both = data.assign(transductive_uar=data["uar"] + 0.10)
+    both.loc[both.seed == 5, "transductive_uar"] = math.nan
+    out = tmp_path / "both"
+    written = make_tables(both, out, plots=False)
+    for stem in ("table4_4class_vs_CL", "summary_vs_CL", "ttests"):
+        assert stem in written and f"{stem}_transductive" in written
+        assert (out / f"{stem}_transductive.csv").is_file() and (out / f"{stem}_transductive.md").is_file()
+    assert written["table4_4class_vs_CL"].loc["CL", "pl→it"] == "40.00 ± 0.79"  # held-out tables unchanged
+    # over seeds 1-4 only (noise 0, +1, -1, +0.5 pp): mean 50.12 %, no "(n=4)" as every cell has 4 seeds
+    assert written["table4_4class_vs_CL_transductive"].loc["CL", "pl→it"] == "50.12 ± 0.85"
+    summary = written["summary_vs_CL_transductive"].set_index("variant")
+    assert summary.loc["AGA-CL", "n"] == 4 and written["summary_vs_CL"].set_index("variant").loc["AGA-CL", "n"] == 5
+    assert written["ttests_transductive"].iloc[0].n_pairs == 4
+    markdown = (out / "tables.md").read_text()
+    assert markdown.index("# Results") < markdown.index("# Transductive target UAR")
+    assert "## table4_4class_vs_CL_transductive (marks vs CL)" in markdown
+    assert "## ttests_transductive" in markdown

@@ -147,3 +147,31 @@ def test_results_label_runs_with_another_target_label_rule(tmp_path):
         (run / "metrics.json").write_text(json.dumps(dict(metrics, **extra)))
     labels = sorted(grid.collect_results(tmp_path)["variant"])
     assert labels == ["AGA-CL", "AGA-CL [analysis subset]", "AGA-CL [balanced]", "CL"]
+
+
+def test_results_carry_the_transductive_uar_and_leave_it_empty_for_older_runs(tmp_path):
+    base = {"target_test_uar": 0.4, "valid_uar": 0.5, "source": "a", "target": "b", "task": "4class",
+            "variant": "CL", "vowel_kind": "both"}
+    new = {"target_transductive_uar": 0.47, "target_transductive_n": 120, "source_valid_uar_final": 0.61,
+           "source_at_chance": False}
+    for seed, extra in ((1, {}), (2, new)):  # seed 1: a metrics.json written before the new keys
+        run = tmp_path / "runs/4class/CL" / str(seed)
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps(dict(base, seed=seed, **extra)))
+    results = pd.read_csv(grid.write_results(tmp_path))
+    assert list(results.columns[:9]) == ["direction", "task", "variant", "vowel_kind", "seed", "uar",
+                                         "transductive_uar", "transductive_n", "valid_uar"]
+    old, fresh = results.set_index("seed").loc[1], results.set_index("seed").loc[2]
+    assert fresh.uar == pytest.approx(0.4) and fresh.transductive_uar == pytest.approx(0.47)
+    assert fresh.transductive_n == 120 and fresh.source_valid_uar_final == pytest.approx(0.61)
+    assert not fresh.source_at_chance
+    assert pd.isna(old.transductive_uar) and pd.isna(old.transductive_n) and pd.isna(old.source_at_chance)
+    assert ",0.4,,,0.5," in (tmp_path / "results.csv").read_text()  # empty cells, not "nan"
+    assert ",0.4,0.47,120,0.5," in (tmp_path / "results.csv").read_text()  # a whole number, not 120.0
+
+    only_old = tmp_path / "old"
+    (only_old / "runs/4class/CL/1").mkdir(parents=True)
+    (only_old / "runs/4class/CL/1/metrics.json").write_text(json.dumps(dict(base, seed=1)))
+    frame = grid.collect_results(only_old)
+    assert list(frame.columns[5:8]) == ["uar", "transductive_uar", "transductive_n"]
+    assert frame["transductive_uar"].isna().all()

@@ -13,8 +13,9 @@ Usage::
 override shared by all runs (SpeechBrain run options such as ``--device`` too).
 Finished runs (those with a ``metrics.json``) are skipped, so the same command
 resumes a grid.  ``collect``: (re)write ``results.csv`` from the runs finished so far.
-``tables``: every paper table, t-tests and confusion matrices
-from one or more ``results.csv``.  ``anchoring``: Com tables and t-SNE of the
+``tables``: every paper table, bootstrap CIs, t-tests and confusion matrices
+from one or more ``results.csv`` (for the held-out and, where present, the
+transductive target UAR).  ``anchoring``: Com tables and t-SNE of the
 frozen features versus the trained model's segment embeddings for one run.
 
 Example
@@ -57,6 +58,10 @@ def build_parser():
     table.add_argument("--out", required=True, help="output folder")
     table.add_argument("--baselines", nargs="+", default=list(tables.BASELINES), help="variants to test against")
     table.add_argument("--no-plots", action="store_true", help="skip the confusion matrices")
+    table.add_argument("--resamples", type=int, default=tables.RESAMPLES,
+                       help="bootstrap resamples of the confidence intervals (rng seed fixed)")
+    table.add_argument("--confidence", type=float, default=tables.CONFIDENCE,
+                       help="level of the bootstrap confidence intervals")
     anchoring = commands.add_parser("anchoring", help="Com and t-SNE before/after anchoring for one trained run")
     anchoring.add_argument("run", help="a finished run folder (holds hyperparams.yaml and save/)")
     anchoring.add_argument("--out", required=True, help="output folder")
@@ -100,7 +105,8 @@ def main(argv=None):
         print(f"wrote {path}")
         return 0
     if args.command == "tables":
-        written = tables.make_tables(args.results, args.out, args.baselines, plots=not args.no_plots)
+        written = tables.make_tables(args.results, args.out, args.baselines, plots=not args.no_plots,
+                                     confidence=args.confidence, resamples=args.resamples)
         print(f"wrote {len(written)} tables to {args.out}: {', '.join(written)}")
         return 0
     from speechbrain_phonanchor.experiments.anchoring_effect import anchoring_effect

@@ -31,6 +31,7 @@ Example
 import importlib.util
 import json
 import logging
+import math
 import os
 import pathlib
 import subprocess
@@ -50,8 +51,10 @@ ANCHORED = ("BA", "WA", "GA", "AGA")
 PLAIN = {"CL": "CL", "DANN": "DANN", "in-domain": "in-domain"}
 KINDS = ("mono", "diph", "both")
 DEFAULT_VARIANTS = ("CL", "BA-CL", "WA-CL", "GA-CL", "AGA-CL", "DANN", "in-domain")
-FIRST_COLUMNS = ["direction", "task", "variant", "vowel_kind", "seed", "uar", "valid_uar", "epochs", "best_epoch",
-                 "wall_time_s", "encoder", "lr", "adapt_weight", "dann_weight"]
+FIRST_COLUMNS = ["direction", "task", "variant", "vowel_kind", "seed", "uar", "transductive_uar", "transductive_n",
+                 "valid_uar", "epochs", "best_epoch", "wall_time_s", "encoder", "lr", "adapt_weight", "dann_weight"]
+OPTIONAL_METRICS = {"transductive_uar": "target_transductive_uar",  # results.csv column → metrics.json key
+                    "transductive_n": "target_transductive_n"}  # (runs before them have none)
 
 
 @dataclass(frozen=True)
@@ -242,10 +245,12 @@ def _drain(queue, active, codes, workers, prefix, overrides, env):
 def collect_results(out_dir):
     """Every finished run under ``<out_dir>/runs`` as one DataFrame (one row per run).
 
-    ``uar`` is the target-test UAR, ``variant`` the table label (anchored runs with
-    ``target_labels: analysis_subset`` get `` [analysis subset]``, those with a
-    ``pseudo_selection`` other than ``top_fraction`` get `` [<selection>]``) and ``train_variant``
-    train.py's own value; the other columns are the run's ``metrics.json``.
+    ``uar`` is the held-out target-test UAR, ``transductive_uar`` the UAR over every target
+    utterance and ``transductive_n`` their number (empty for runs whose ``metrics.json`` predates
+    them), ``variant`` the table label (anchored runs with ``target_labels: analysis_subset`` get
+    `` [analysis subset]``, those with a ``pseudo_selection`` other than ``top_fraction`` get
+    `` [<selection>]``) and ``train_variant`` train.py's own value; the other columns are the
+    run's ``metrics.json`` (``source_valid_uar_final``, ``source_at_chance``, ... where present).
     """
     rows = []
     for path in sorted(pathlib.Path(out_dir).glob("runs/*/*/*/metrics.json")):
@@ -256,14 +261,27 @@ def collect_results(out_dir):
             label += " [analysis subset]"  # anchored on the labelled analysis subset instead of pseudo-labels
         elif variant.train_variant in ANCHORED and metrics.get("pseudo_selection") not in (None, "top_fraction"):
             label += f" [{metrics['pseudo_selection']}]"  # another pseudo-label rule than the default
-        rows.append(dict(metrics, direction=f"{metrics['source']}→{metrics['target']}", uar=metrics["target_test_uar"],
-                         variant=label, train_variant=variant.train_variant))
+        rows.append(dict(metrics, **result_columns(metrics), variant=label, train_variant=variant.train_variant))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    for column in OPTIONAL_METRICS:  # NaN (empty cells) where a run has none (or null)
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["transductive_n"] = frame["transductive_n"].astype("Int64")  # whole numbers in results.csv
     first = [c for c in FIRST_COLUMNS if c in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]].sort_values(
         ["direction", "task", "variant", "seed"], kind="stable").reset_index(drop=True)
+
+
+def result_columns(metrics):
+    """The ``results.csv`` columns named apart from the ``metrics.json`` keys they come from;
+    NaN for an optional metric the run did not record.
+
+    >>> result_columns({"source": "a", "target": "b", "target_test_uar": 0.4})
+    {'direction': 'a→b', 'uar': 0.4, 'transductive_uar': nan, 'transductive_n': nan}
+    """
+    return dict({"direction": f"{metrics['source']}→{metrics['target']}", "uar": metrics["target_test_uar"]},
+                **{column: metrics.get(key, math.nan) for column, key in OPTIONAL_METRICS.items()})
 
 
 def run_grid(hparams_file, out_dir, variants=DEFAULT_VARIANTS, seeds=range(1, 11), tasks=("4class",),

@@ -7,7 +7,9 @@
 
 Significance follows the paper: paired t-tests (``scipy.stats.ttest_rel``,
 two-sided) over seeds present in both settings, marked ``*`` p < 0.1,
-``**`` p < 0.05, ``***`` p < 0.01.
+``**`` p < 0.05, ``***`` p < 0.01.  Beside them, 95 % percentile bootstrap confidence
+intervals (:func:`bootstrap_ci`, a fixed rng seed so the numbers are reproducible) of
+each mean over seeds and of each paired difference to the baseline (:func:`ci_summary`).
 
 Example
 -------
@@ -30,6 +32,8 @@ from speechbrain_phonanchor.fileio import atomic_write_text
 
 GROUP_KEYS = ("direction", "task", "variant")
 STAR_LEVELS = ((0.01, "***"), (0.05, "**"), (0.1, "*"))
+RESAMPLES = 10_000
+CONFIDENCE = 0.95
 
 
 def uar(y_true, y_pred):
@@ -52,21 +56,62 @@ def stars(p_value):
     return next((mark for level, mark in STAR_LEVELS if p_value < level), "")
 
 
+def bootstrap_ci(values, confidence=CONFIDENCE, resamples=RESAMPLES, seed=0):
+    """Percentile bootstrap confidence interval of the mean of ``values``.
+
+    ``values`` (NaN dropped) are resampled with replacement ``resamples`` times by a
+    ``numpy`` generator seeded with ``seed``, so the same input always gives the same
+    interval.  With fewer than two values there is no interval: ``(nan, nan)``.
+
+    Arguments
+    ---------
+    values : array-like of float
+        One value per seed (or one paired difference per seed).
+    confidence : float
+        Coverage of the interval, e.g. 0.95.
+    resamples : int
+        Number of bootstrap resamples.
+    seed : int
+        Seed of the resampling generator.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``.
+
+    >>> low, high = bootstrap_ci([0.40, 0.42, 0.44, 0.46])
+    >>> bool(0.40 <= low < 0.43 < high <= 0.46), bootstrap_ci([0.40, 0.42, 0.44, 0.46]) == (low, high)
+    (True, True)
+    >>> bootstrap_ci([0.5])
+    (nan, nan)
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return math.nan, math.nan
+    picks = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(values[picks].mean(axis=1), [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def summarise(results, metric="uar", by=GROUP_KEYS):
     """Mean, standard deviation (ddof=1) and count of ``metric`` per group."""
     grouped = results.groupby(list(by), sort=False)[metric]
     return grouped.agg(mean="mean", std="std", n="count").reset_index()
 
 
-def paired_ttest(results, baseline, metric="uar", by=("direction", "task")):
+def paired_ttest(results, baseline, metric="uar", by=("direction", "task"), confidence=CONFIDENCE,
+                 resamples=RESAMPLES):
     """Paired t-test of every variant against ``baseline`` within each ``by`` group.
 
-    Runs are paired by ``seed``; only seeds present in both are used.
+    Runs are paired by ``seed``; only seeds present in both are used.  ``diff_ci_low`` and
+    ``diff_ci_high`` bound the :func:`bootstrap_ci` of the paired differences (variant − baseline).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``*by, variant, baseline, n_pairs, mean_diff, t, p, stars``.
+        Columns ``*by, variant, baseline, n_pairs, mean_diff, diff_ci_low, diff_ci_high, t, p, stars``.
     """
     rows = []
     for key, group in results.groupby(list(by), sort=False):
@@ -83,12 +128,49 @@ def paired_ttest(results, baseline, metric="uar", by=("direction", "task")):
                 t_stat, p_value = math.copysign(math.inf, diff.iloc[0]), 0.0  # constant non-zero difference
             else:
                 t_stat, p_value = math.nan, math.nan
+            low, high = bootstrap_ci(diff.to_numpy(), confidence, resamples)
             rows.append(
                 dict(zip(by, key), variant=variant, baseline=baseline, n_pairs=len(paired),
-                     mean_diff=float(diff.mean()) if len(paired) else math.nan,
+                     mean_diff=float(diff.mean()) if len(paired) else math.nan, diff_ci_low=low, diff_ci_high=high,
                      t=float(t_stat), p=float(p_value), stars=stars(p_value))
             )
     return pd.DataFrame(rows)
+
+
+def ci_summary(results, baseline=None, metric="uar", by=("direction", "task"), confidence=CONFIDENCE,
+               resamples=RESAMPLES):
+    """Per variant and ``by`` group: count, mean and :func:`bootstrap_ci` of ``metric`` over seeds,
+    and, with a ``baseline``, the paired comparison of :func:`paired_ttest` (its difference CI included).
+
+    Runs without a value of ``metric`` (NaN) are left out; the baseline's own rows and variants
+    without a common seed have NaN comparison columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``*by, variant, n, mean, ci_low, ci_high`` and, with a baseline,
+        ``n_pairs, mean_diff, diff_ci_low, diff_ci_high, t, p, stars``.
+
+    >>> rows = [{"direction": "a→b", "variant": v, "seed": s, "uar": u}
+    ...         for v, us in (("CL", [0.40, 0.42, 0.41]), ("AGA-CL", [0.45, 0.48, 0.46])) for s, u in enumerate(us)]
+    >>> row = ci_summary(pd.DataFrame(rows), "CL", by=("direction",)).set_index("variant").loc["AGA-CL"]
+    >>> [round(float(row[c]), 2) for c in ("mean", "ci_low", "ci_high", "mean_diff", "diff_ci_low", "diff_ci_high")]
+    [0.46, 0.45, 0.48, 0.05, 0.05, 0.06]
+    """
+    results = results.dropna(subset=[metric])
+    keys = [*by, "variant"]
+    table = summarise(results, metric, by=keys).drop(columns="std")
+    intervals = [bootstrap_ci(runs[metric].to_numpy(), confidence, resamples)
+                 for _, runs in results.groupby(keys, sort=False)]
+    table[["ci_low", "ci_high"]] = pd.DataFrame(intervals, columns=["ci_low", "ci_high"], index=table.index)
+    if baseline is None:
+        return table
+    tests = paired_ttest(results, baseline, metric, by=by, confidence=confidence, resamples=resamples)
+    columns = ["n_pairs", "mean_diff", "diff_ci_low", "diff_ci_high", "t", "p", "stars"]
+    if tests.empty:
+        return table.assign(**{c: "" if c == "stars" else math.nan for c in columns})
+    table = table.merge(tests[keys + columns], on=keys, how="left").fillna({"stars": ""})
+    return table.astype({"n_pairs": "Int64"})
 
 
 def paper_table(results, baseline="CL", metric="uar", rows="variant", columns="direction", percent=True):

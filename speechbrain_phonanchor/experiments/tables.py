@@ -7,8 +7,17 @@ direction) and writes, for whichever runs exist (each as ``.md`` and ``.csv``):
 - ``table5_binary_<direction>_vs_<B>``: one-vs-rest per emotion, variants × emotions (Table 5);
 - ``table7_arousal_valence_vs_<B>``: arousal / valence, variants × (direction, task) (Table 7);
 - ``table8_encoders_vs_<B>``: 4-class with several encoders, variants × (direction, encoder) (Table 8);
-- ``ttests``: every paired t-test (over seeds) of every variant against each baseline;
+- ``summary_vs_<B>``: per variant × direction × task (× encoder): seeds, mean, its 95 % bootstrap
+  CI, the paired difference to ``<B>`` with its 95 % bootstrap CI, t and p;
+- ``ttests``: every paired t-test (over seeds) of every variant against each baseline, with
+  the bootstrap CI of the difference (``diff_ci_low_pp``, ``diff_ci_high_pp``);
 - ``tables.md``: all of the above under headings.
+
+These are for ``uar``, the held-out target-test UAR.  When the runs also have
+``transductive_uar`` (UAR over every target utterance, train + valid + test), the same
+tables are written for it with the suffix ``_transductive`` (e.g.
+``table4_4class_vs_CL_transductive``, ``summary_vs_CL_transductive``, ``ttests_transductive``)
+in a second section of ``tables.md``; runs without a value are left out of those.
 
 ``<B>`` is each baseline (default ``CL`` and ``AGA-CL``) present in the runs; with
 none present the tables are written once, without marks and without the suffix.  Cells are
@@ -24,24 +33,45 @@ Example
 ...         for v, base in (("CL", 0.40), ("AGA-CL", 0.45)) for s, u in enumerate([base, base + 0.01, base - 0.01])]
 >>> written = make_tables(pd.DataFrame(rows), tempfile.mkdtemp(), plots=False)
 >>> sorted(written)
-['table4_4class_vs_AGA-CL', 'table4_4class_vs_CL', 'ttests']
+['summary_vs_AGA-CL', 'summary_vs_CL', 'table4_4class_vs_AGA-CL', 'table4_4class_vs_CL', 'ttests']
 >>> written["table4_4class_vs_CL"].loc["AGA-CL", "a→b"]
 '45.00 ± 1.00***'
+>>> summary = written["summary_vs_CL"].set_index("variant")
+>>> summary.loc["AGA-CL", ["mean", "95% CI", "diff vs CL", "95% CI of diff"]].tolist()
+['45.00', '[44.00, 46.00]', '+5.00***', '[5.00, 5.00]']
 """
 
 import pathlib
 
 import pandas as pd
 
-from speechbrain_phonanchor.experiments.stats import paired_ttest, paper_table, to_markdown, write_table
+from speechbrain_phonanchor.experiments.stats import (
+    CONFIDENCE,
+    RESAMPLES,
+    ci_summary,
+    paired_ttest,
+    paper_table,
+    to_markdown,
+    write_table,
+)
 from speechbrain_phonanchor.fileio import atomic_write_text
 
 VARIANT_ORDER = ("CL", "BA-CL", "WA-CL", "GA-CL", "AGA-CL", "DANN", "in-domain")
 BASELINES = ("CL", "AGA-CL")
 EMOTION_TASKS = ("binary_neu", "binary_hap", "binary_ang", "binary_sad")
 LEVEL_TASKS = ("arousal", "valence")
-LEGEND = ("UAR (%) on the target test set, mean ± std over seeds; marks: paired t-test (over seeds) "
-          "against the baseline named in the heading, * p < 0.1, ** p < 0.05, *** p < 0.01.")
+MARKS = ("marks: paired t-test (over seeds) against the baseline named in the heading, "
+         "* p < 0.1, ** p < 0.05, *** p < 0.01.")
+LEGEND = "UAR (%) on the target test set, mean ± std over seeds; " + MARKS
+METRICS = {  # metric column → (file suffix, section heading, legend)
+    "uar": ("", "Results", LEGEND),
+    "transductive_uar": ("_transductive", "Transductive target UAR",
+                         "UAR (%) over every target utterance (train + valid + test of the target corpus; labels "
+                         "used only for scoring), mean ± std over seeds; " + MARKS),
+}
+CI_LEGEND = ("Summary tables: mean and paired difference (variant − baseline) in percentage points with "
+             "{confidence:.0%} percentile bootstrap confidence intervals ({resamples} resamples of the seeds, "
+             "resp. of the paired seed differences, rng seed 0; none under 2 seeds), t and p of the paired t-test.")
 
 
 def load_results(paths):
@@ -70,9 +100,22 @@ def _ordered(results):
     return results.assign(_rank=ranks).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
 
 
-def _styled(results, column, baseline):
-    """``paper_table`` of ``results`` with ``column`` (a Series) as the table columns."""
-    return paper_table(_ordered(results.assign(column=column)), baseline=baseline, columns="column")
+def _styled(results, column, baseline, metric="uar"):
+    """``paper_table`` of ``metric`` in ``results`` with ``column`` (a Series) as the table columns."""
+    return paper_table(_ordered(results.assign(column=column)), baseline=baseline, metric=metric, columns="column")
+
+
+def _group_keys(results):
+    return tuple(key for key in ("direction", "task", "encoder") if key in results.columns)
+
+
+def metrics_present(results):
+    """The metric columns of :data:`METRICS` that hold at least one value, ``uar`` first.
+
+    >>> metrics_present(pd.DataFrame({"uar": [0.4], "transductive_uar": [float("nan")]}))
+    ['uar']
+    """
+    return [m for m in METRICS if m in results.columns and results[m].notna().any()]
 
 
 def table_specs(results):
@@ -101,22 +144,67 @@ def _slug(text):
     return str(text).replace("→", "_to_").replace(" ", "_")
 
 
-def all_ttests(results, baselines=BASELINES):
-    """Paired t-tests of every variant against each baseline, per direction, task (and encoder)."""
-    by = tuple(key for key in ("direction", "task", "encoder") if key in results.columns)
-    tests = [paired_ttest(_ordered(results), baseline, by=by) for baseline in baselines
-             if baseline in set(results["variant"])]
+def all_ttests(results, baselines=BASELINES, metric="uar", confidence=CONFIDENCE, resamples=RESAMPLES):
+    """Paired t-tests of every variant against each baseline, per direction, task (and encoder),
+    with the bootstrap CI of the mean difference; differences in percentage points."""
+    results = results.dropna(subset=[metric])
+    tests = [paired_ttest(_ordered(results), baseline, metric, by=_group_keys(results), confidence=confidence,
+                          resamples=resamples)
+             for baseline in baselines if baseline in set(results["variant"])]
     tests = [t for t in tests if len(t)]
     if not tests:
         return pd.DataFrame()
     table = pd.concat(tests, ignore_index=True)
-    table["mean_diff_pp"] = (100 * table.pop("mean_diff")).round(2)
+    for column in ("mean_diff", "diff_ci_low", "diff_ci_high"):
+        table[f"{column}_pp"] = (100 * table.pop(column)).round(2)
     table["t"] = table["t"].round(3)
     table["p"] = table["p"].round(4)
-    return table
+    return table[[c for c in table.columns if c != "stars"] + ["stars"]]
 
 
-def make_tables(results, out_dir, baselines=BASELINES, plots=True):
+def _interval(low, high):
+    return "" if pd.isna(low) else f"[{100 * low:.2f}, {100 * high:.2f}]"
+
+
+def summary_table(results, baseline=None, metric="uar", confidence=CONFIDENCE, resamples=RESAMPLES):
+    """Mean and difference to ``baseline`` with their bootstrap CIs beside the paired t-test, formatted.
+
+    One row per variant × direction × task (× encoder), in the paper's variant order within each
+    group; numbers in percent (differences in percentage points), empty cells where undefined.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``variant, direction, task, [encoder], n, mean, 95% CI`` and, with a baseline,
+        ``diff vs <baseline>, 95% CI of diff, t, p`` (the CI's level follows ``confidence``).
+
+    >>> rows = [{"direction": "a→b", "task": "4class", "variant": v, "seed": s, "uar": u}
+    ...         for v, us in (("AGA-CL", [0.45, 0.48, 0.46]), ("CL", [0.40, 0.42, 0.41])) for s, u in enumerate(us)]
+    >>> summary_table(pd.DataFrame(rows), "CL").loc[1, "mean":].tolist()
+    ['46.33', '[45.00, 48.00]', '+5.33***', '[5.00, 6.00]', '16.000', '0.0039']
+    """
+    results = results.dropna(subset=[metric])
+    by = _group_keys(results)
+    raw = ci_summary(_ordered(results), baseline, metric, by, confidence, resamples)
+    for key in by:  # groups in the order the results give them, variants in the paper's order within each
+        order = {value: i for i, value in enumerate(dict.fromkeys(results[key]))}
+        raw = raw.sort_values(key, key=lambda column, order=order: column.map(order), kind="stable")
+    level = f"{confidence:.0%} CI"
+    table = raw[["variant", *by]].assign(**{
+        "n": [int(n) for n in raw["n"]],
+        "mean": raw["mean"].map(lambda v: f"{100 * v:.2f}"),
+        level: [_interval(lo, hi) for lo, hi in zip(raw["ci_low"], raw["ci_high"])],
+    })
+    if baseline is not None:
+        table[f"diff vs {baseline}"] = [
+            "" if pd.isna(d) else f"{100 * d:+.2f}{mark}" for d, mark in zip(raw["mean_diff"], raw["stars"])]
+        table[f"{level} of diff"] = [_interval(lo, hi) for lo, hi in zip(raw["diff_ci_low"], raw["diff_ci_high"])]
+        table["t"] = raw["t"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        table["p"] = raw["p"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    return table.reset_index(drop=True)
+
+
+def make_tables(results, out_dir, baselines=BASELINES, plots=True, confidence=CONFIDENCE, resamples=RESAMPLES):
     """Write every table (and, with ``plots``, the confusion matrices) into ``out_dir``.
 
     Arguments
@@ -129,6 +217,8 @@ def make_tables(results, out_dir, baselines=BASELINES, plots=True):
         Variants to test against (each present one gets its own tables).
     plots : bool
         Also draw ``confusion/`` PNGs from the runs' predictions files.
+    confidence, resamples : float, int
+        Level and number of resamples of the bootstrap confidence intervals.
 
     Returns
     -------
@@ -139,23 +229,10 @@ def make_tables(results, out_dir, baselines=BASELINES, plots=True):
         results = load_results(results)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, sections = {}, [f"# Results\n\n{LEGEND}\n"]
-    present = [b for b in baselines if b in set(results["variant"])]
-    for stem, rows, column in table_specs(results):
-        for baseline in present or [None]:  # without any baseline: the table without marks
-            table = _styled(rows, column, baseline)
-            name = f"{stem}_vs_{baseline}" if baseline else stem
-            write_table(table, out_dir / name, "variant")
-            written[name] = table
-            heading = f"{name} (marks vs {baseline})" if baseline else f"{name} (no baseline among the runs)"
-            sections.append(f"## {heading}\n\n{to_markdown(table, 'variant')}\n")
-    tests = all_ttests(results, present)
-    if len(tests):
-        atomic_write_text(out_dir / "ttests.csv", tests.to_csv(index=False))
-        atomic_write_text(out_dir / "ttests.md", to_markdown(tests.set_index("variant"), "variant") + "\n")
-        written["ttests"] = tests
-        sections.append("## Paired t-tests (differences in percentage points)\n\n"
-                        + to_markdown(tests.set_index("variant"), "variant") + "\n")
+    written, sections = {}, []
+    for metric in metrics_present(results):
+        sections += _metric_tables(results.dropna(subset=[metric]), metric, out_dir, baselines, confidence,
+                                   resamples, written)
     if plots and "predictions_file" in results.columns:
         from speechbrain_phonanchor.experiments.confusion import plot_confusions
 
@@ -165,3 +242,34 @@ def make_tables(results, out_dir, baselines=BASELINES, plots=True):
                             + "\n".join(f"- `{pathlib.Path(p).relative_to(out_dir)}`" for p in pictures) + "\n")
     atomic_write_text(out_dir / "tables.md", "\n".join(sections))
     return written
+
+
+def _metric_tables(results, metric, out_dir, baselines, confidence, resamples, written):
+    """Write the paper tables, summaries and t-tests of one metric; add them to ``written``;
+    return the Markdown sections of ``tables.md``."""
+    suffix, title, legend = METRICS[metric]
+    sections = [f"# {title}\n\n{legend}\n\n" + CI_LEGEND.format(confidence=confidence, resamples=resamples) + "\n"]
+    present = [b for b in baselines if b in set(results["variant"])]
+    for stem, rows, column in table_specs(results):
+        for baseline in present or [None]:  # without any baseline: the table without marks
+            table = _styled(rows, column, baseline, metric)
+            name = (f"{stem}_vs_{baseline}" if baseline else stem) + suffix
+            write_table(table, out_dir / name, "variant")
+            written[name] = table
+            heading = f"{name} (marks vs {baseline})" if baseline else f"{name} (no baseline among the runs)"
+            sections.append(f"## {heading}\n\n{to_markdown(table, 'variant')}\n")
+    for baseline in present or [None]:
+        table = summary_table(results, baseline, metric, confidence, resamples).set_index("variant")
+        name = (f"summary_vs_{baseline}" if baseline else "summary") + suffix
+        write_table(table, out_dir / name, "variant")
+        written[name] = table.reset_index()
+        sections.append(f"## {name} (bootstrap CIs and paired t-tests)\n\n{to_markdown(table, 'variant')}\n")
+    tests = all_ttests(results, present, metric, confidence, resamples)
+    if len(tests):
+        name = "ttests" + suffix
+        atomic_write_text(out_dir / f"{name}.csv", tests.to_csv(index=False))
+        atomic_write_text(out_dir / f"{name}.md", to_markdown(tests.set_index("variant"), "variant") + "\n")
+        written[name] = tests
+        sections.append(f"## {name}: paired t-tests (differences in percentage points)\n\n"
+                        + to_markdown(tests.set_index("variant"), "variant") + "\n")
+    return sections
