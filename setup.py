@@ -41,6 +41,7 @@ setup(
         "scikit-learn",
         "matplotlib",
         "praat-parselmouth",
+        "crowd-kit>=1.4.2",  # Dusha's Dawid-Skene labels, as the corpus authors aggregate them
     ],
     extras_require={"align": ALIGN, "mfa": MFA, "test": TEST},
     entry_points={

@@ -6,6 +6,7 @@ Usage::
     phonanchor-prepare msp_podcast /data/MSP-Podcast out/msp              # ForceAligned/ used if present
     phonanchor-prepare biic_podcast /data/BIIC out/biic --config biic_labels.yaml
     phonanchor-prepare dusha /data/dusha out/dusha --textgrids /data/dusha_tg
+    phonanchor-prepare dusha /data/dusha out/dusha_plurality --aggregation plurality
     phonanchor-prepare generic corpus/ out/ --mfa --mfa-dictionary d.dict --mfa-acoustic-model m.zip
 
 ``--config`` names a yaml file of keyword arguments for the preparation
@@ -83,6 +84,13 @@ def build_parser():
     parser.add_argument("--check-audio", choices=("full", "header"), help="read all samples (default) or headers")
     parser.add_argument("--min-duration", type=float, help="skip audio shorter than this many seconds")
     parser.add_argument("--force", action="store_true", default=None, help="prepare again even if outputs exist")
+    parser.add_argument(
+        "--aggregation",
+        choices=("dawid_skene", "plurality"),
+        help="dusha: how votes become labels (default dawid_skene, the authors' rule)",
+    )
+    parser.add_argument("--threshold", type=float, help="dusha: least Dawid-Skene posterior of a kept label (0.9)")
+    parser.add_argument("--labels-folder", help="dusha: the authors' processed labels, taken as they are")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every skipped utterance")
     group = parser.add_argument_group("Montreal Forced Aligner (needs `mfa` on PATH)")
@@ -102,7 +110,9 @@ def preparation_kwargs(args, func):
         if not isinstance(loaded, dict):
             raise PrepareError(f"{args.config}: expected a mapping of option → value")
         kwargs.update(loaded)
-    for name in ("textgrid_folder", "phone_set", "seed", "drop_vowelless", "check_audio", "min_duration", "force"):
+    names = ("textgrid_folder", "phone_set", "seed", "drop_vowelless", "check_audio", "min_duration", "force")
+    names += ("aggregation", "threshold", "labels_folder")  # dusha's label options
+    for name in names:
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
