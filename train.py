@@ -25,8 +25,8 @@ Two reference variants share the same features, network and harness:
 The run's numbers and settings go to ``metrics_file`` (``<output_folder>/metrics.json``),
 which the grid runner (``phonanchor-grid``) collects.  Keys added after the first
 recipes (``dann_weight``, ``discriminator_hidden``, ``domain_discriminator``,
-``metrics_file``, ``pseudo_selection``, ``pseudo_fraction``, ``length_buckets``) are optional: a recipe yaml
-without them gets :data:`OPTIONAL` (the pseudo-label keys: the values its ``pseudo_labeler``
+``metrics_file``, ``pseudo_selection``, ``pseudo_fraction``, ``length_buckets``, ``whisper_window``) are optional:
+a recipe yaml without them gets :data:`OPTIONAL` (the pseudo-label keys: the values its ``pseudo_labeler``
 was built with, i.e. :class:`~speechbrain_phonanchor.model.PseudoLabeler`'s defaults).
 
 Target pseudo-labels (``target_labels: pseudo``) start after ``warmup_epochs``; by default
@@ -58,7 +58,9 @@ from speechbrain_phonanchor.data import (
     collate_utterances,
     get_task,
 )
-from speechbrain_phonanchor.features.store import FeatureStore, build_store
+from speechbrain_phonanchor.features.encoders import DEFAULT_WHISPER_WINDOW
+from speechbrain_phonanchor.features.extraction import build_store
+from speechbrain_phonanchor.features.store import FeatureStore
 from speechbrain_phonanchor.fileio import atomic_write_json
 from speechbrain_phonanchor.manifest import load_manifest
 from speechbrain_phonanchor.model.dann import DomainDiscriminator
@@ -68,7 +70,7 @@ ANCHORED = ("BA", "WA", "GA", "AGA")
 VARIANTS = ("CL",) + ANCHORED + ("DANN", "in-domain")
 OPTIONAL = {"dann_weight": 1.0, "discriminator_hidden": 128, "domain_discriminator": None, "metrics_file": None,
             "pseudo_selection": None, "pseudo_fraction": None, "align_source": False, "align_target": False,
-            "length_buckets": 0}
+            "length_buckets": 0, "whisper_window": DEFAULT_WHISPER_WINDOW}
 LABELER_KEYS = {"pseudo_selection": "selection", "pseudo_fraction": "fraction"}
 
 
@@ -111,7 +113,8 @@ def extract_features(hparams):
     """Build (or resume, or just check) the feature store of every needed split."""
     for side, split in needed_splits(hparams):
         build_store(manifest_path(hparams, side, split), hparams["encoder_source"], store_path(hparams, side, split),
-                    layer=hparams["encoder_layer"], device=hparams["extract_device"])
+                    layer=hparams["encoder_layer"], device=hparams["extract_device"],
+                    whisper_window=hparams["whisper_window"])
 
 
 def analyse(hparams):
@@ -242,7 +245,8 @@ def write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_r
         "source": hparams["source_name"], "target": hparams["target_name"], "task": task.name,
         "variant": hparams["variant"], "vowel_kind": hparams["vowel_kind"], "seed": hparams["seed"],
         "encoder": hparams["encoder_name"], "encoder_source": str(hparams["encoder_source"]),
-        "encoder_layer": hparams["encoder_layer"], "lr": hparams["lr"], "weight_decay": hparams["weight_decay"],
+        "encoder_layer": hparams["encoder_layer"], "whisper_window": hparams["whisper_window"],
+        "lr": hparams["lr"], "weight_decay": hparams["weight_decay"],
         "batch_size": hparams["batch_size"], "number_of_epochs": hparams["number_of_epochs"],
         "patience": hparams["patience"], "adapt_weight": hparams["adapt_weight"],
         "dann_weight": hparams["dann_weight"], "margin": hparams["margin"], "target_labels": hparams["target_labels"],

@@ -69,6 +69,7 @@ pretrained_path: {pretrained_path}
 encoder_source: {encoder_source}
 bundled_encoder: {bundled_encoder}
 encoder_layer: {encoder_layer}
+whisper_window: {whisper_window}   # Whisper encoders: exact | 30s, as the training features were made
 encoder_fingerprint: {encoder_sha}
 
 # ---- segmentation ----
@@ -361,7 +362,8 @@ def export_model(experiment_dir, out_dir, aligner_dirs=(), example=None, uar_tab
     label_encoder.load(out / "label_encoder.txt")
     classes = [label_encoder.ind2lab[i] for i in range(len(label_encoder))]
 
-    encoder = FrozenEncoder(hp["encoder_source"], hp["encoder_layer"])
+    whisper_window = hp.get("whisper_window") or "30s"  # runs from before the key existed used 30 s windows
+    encoder = FrozenEncoder(hp["encoder_source"], hp["encoder_layer"], whisper_window=whisper_window)
     bundled = copy_encoder and pathlib.Path(hp["encoder_source"]).is_dir()
     encoder_source = str(hp["encoder_source"])
     if bundled:
@@ -382,7 +384,8 @@ def export_model(experiment_dir, out_dir, aligner_dirs=(), example=None, uar_tab
     settings = {
         "pretrained_path": str(out), "bundled_encoder": bool(bundled),
         "encoder_source": Inside("encoder") if bundled else encoder_source,
-        "encoder_layer": hp["encoder_layer"], "encoder_sha": encoder_fingerprint(encoder),
+        "encoder_layer": hp["encoder_layer"], "whisper_window": whisper_window,
+        "encoder_sha": encoder_fingerprint(encoder),
         "half_width": hp["half_width"], "chunk_width": hp["chunk_width"], "min_duration": MIN_DURATION,
         "language": language,
         "n_classes": len(classes), "aligners": {lang: Inside(f"aligners/{lang}") for lang in aligners},

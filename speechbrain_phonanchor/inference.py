@@ -133,7 +133,8 @@ class PhonAnchorClassifier(Pretrained):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.encoder = FrozenEncoder(self._encoder_source(), self.hparams.encoder_layer, device=self.device)
+        self.encoder = FrozenEncoder(self._encoder_source(), self.hparams.encoder_layer, device=self.device,
+                                     whisper_window=getattr(self.hparams, "whisper_window", None) or "30s")
         expected = getattr(self.hparams, "encoder_fingerprint", None)
         if expected and expected != encoder_fingerprint(self.encoder):
             raise ValueError(f"encoder {self.hparams.encoder_source} is not the one this model was trained on "

@@ -1,5 +1,7 @@
 """FrozenEncoder on tiny random models built from configs (nothing is downloaded)."""
 
+import math
+
 import pytest
 import torch
 
@@ -118,3 +120,38 @@ def test_whisper_chunks_at_30_seconds_and_drops_padding_frames(folders):
     assert alone.shape == (101, 16)
     torch.testing.assert_close(enc.encode_list([wav, short])[1], alone, atol=1e-5, rtol=1e-5)
     assert enc.cost_seconds(31.0) == 60 and enc.cost_seconds(2.0) == 30
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper(tmp_path_factory):
+    return make_tiny_encoder(tmp_path_factory.mktemp("whisper") / "w", "whisper")
+
+
+def test_whisper_exact_gives_one_frame_per_20_ms(tiny_whisper):
+    encoder = FrozenEncoder(tiny_whisper, whisper_window="exact")
+    assert not encoder.batchable and encoder.cost_seconds(3.0) == 3.0
+    for samples in (320, 16000, 16100, 47999):
+        assert encoder.encode_list([torch.randn(samples)])[0].shape == (math.ceil(samples / 320), 16)
+
+
+def test_whisper_exact_equals_the_padded_window_on_a_full_window(tiny_whisper):
+    """On exactly 30 s both windows see the same input, so every layer must agree: the hand-run layers
+    follow ``output_hidden_states``'s convention (last state after the final layer norm)."""
+    wav = 0.1 * torch.randn(30 * 16000)
+    exact = FrozenEncoder(tiny_whisper, layer=[0, 1, 2], whisper_window="exact").encode_list([wav])[0]
+    padded = FrozenEncoder(tiny_whisper, layer=[0, 1, 2], whisper_window="30s").encode_list([wav])[0]
+    torch.testing.assert_close(exact, padded, rtol=0, atol=1e-5)
+
+
+def test_whisper_exact_chunks_utterances_over_30_s(tiny_whisper):
+    encoder = FrozenEncoder(tiny_whisper, whisper_window="exact")
+    wav = 0.1 * torch.randn(30 * 16000 + 8000)
+    frames = encoder.encode_list([wav])[0]
+    assert frames.shape == (1500 + 25, 16)
+    first, rest = encoder.encode_list([wav[: 30 * 16000], wav[30 * 16000 :]])
+    torch.testing.assert_close(frames, torch.cat([first, rest]), rtol=0, atol=0)
+
+
+def test_whisper_window_is_checked(tiny_whisper):
+    with pytest.raises(EncoderError, match="whisper_window"):
+        FrozenEncoder(tiny_whisper, whisper_window="10s")

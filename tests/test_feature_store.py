@@ -17,6 +17,7 @@ import torch
 
 from speechbrain_phonanchor.features import cli
 from speechbrain_phonanchor.features import store as store_module
+from speechbrain_phonanchor.features import writer as writer_module
 from speechbrain_phonanchor.features.encoders import FrozenEncoder, make_tiny_encoder
 from speechbrain_phonanchor.features.store import (
     BUILD_DIR,
@@ -218,7 +219,7 @@ def test_damaged_stores_are_detected_on_open(reference, tmp_path):
 def test_torn_write_then_resume_is_byte_identical(corpus, encoder, reference, tmp_path, monkeypatch):
     manifest, root = corpus
     out = tmp_path / "store"
-    real_append, calls = store_module._Shard.append, []
+    real_append, calls = writer_module._Shard.append, []
 
     def crash_after_two(self, entry, frames):
         if len(calls) == 2:
@@ -231,10 +232,10 @@ def test_torn_write_then_resume_is_byte_identical(corpus, encoder, reference, tm
         calls.append(entry["batch"])
         real_append(self, entry, frames)
 
-    monkeypatch.setattr(store_module._Shard, "append", crash_after_two)
+    monkeypatch.setattr(writer_module._Shard, "append", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         build_store(manifest, encoder, out, data_root=root, batch_seconds=3.0, progress=False)
-    monkeypatch.setattr(store_module._Shard, "append", real_append)
+    monkeypatch.setattr(writer_module._Shard, "append", real_append)
     with pytest.raises(StoreError, match="incomplete"):
         FeatureStore.open(out)
     # As after a power loss: the second committed batch's frames never reached the disk intact.
@@ -323,7 +324,7 @@ def test_a_second_writer_is_refused(corpus, encoder, tmp_path):
     manifest, root = corpus
     out = tmp_path / "store"
     init_store(manifest, encoder, out, root, batch_seconds=3.0)
-    with store_module._writer_lock(out / BUILD_DIR / "rank-00000"):
+    with writer_module._writer_lock(out / BUILD_DIR / "rank-00000"):
         with pytest.raises(StoreError, match="another process is extracting"):
             build_store(manifest, encoder, out, data_root=root, batch_seconds=3.0, progress=False)
     assert build_store(manifest, encoder, out, data_root=root, batch_seconds=3.0, progress=False)["extracted"] == 8
@@ -362,8 +363,10 @@ def test_batches_are_planned_by_length():
     durations = {"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0, "e": 2.0}
     plan = plan_batches(durations, batch_seconds=4.0)
     assert plan == [["b"], ["c", "e"], ["a", "d"]]
-    whisper_cost = FrozenEncoder.cost_seconds.__get__(type("W", (), {"is_whisper": True})())
-    assert plan_batches(durations, batch_seconds=60.0, cost=whisper_cost) == [["b", "c"], ["e", "a"], ["d"]]
+    padded_cost = FrozenEncoder.cost_seconds.__get__(type("W", (), {"whisper_window": "30s"})())
+    assert plan_batches(durations, batch_seconds=60.0, cost=padded_cost) == [["b", "c"], ["e", "a"], ["d"]]
+    exact_cost = FrozenEncoder.cost_seconds.__get__(type("W", (), {"whisper_window": "exact"})())
+    assert plan_batches(durations, batch_seconds=4.0, cost=exact_cost) == plan
 
 
 def test_cli(corpus, encoder_folder, reference, tmp_path, capsys):
@@ -376,3 +379,50 @@ def test_cli(corpus, encoder_folder, reference, tmp_path, capsys):
     assert store_bytes(out) == store_bytes(reference[0])
     assert cli.main(argv[:4] + ["2"] + argv[5:]) == 1  # another layer: refused, exit status 1
     assert cli.main([str(tmp_path / "none.json"), "--out", str(tmp_path / "x"), "--encoder", encoder_folder]) == 1
+
+
+def test_loader_workers_do_not_change_the_bytes(corpus, encoder, reference, tmp_path):
+    """Audio read in 0, 1 or 2 loader processes: the same store, byte for byte, batches in plan order."""
+    manifest, root = corpus
+    for workers in (0, 2):
+        out = tmp_path / f"store{workers}"
+        build_store(manifest, encoder, out, data_root=root, batch_seconds=3.0, progress=False, loader_workers=workers)
+        assert store_bytes(out) == store_bytes(reference[0])
+
+
+@pytest.fixture(scope="module")
+def whisper_folder(tmp_path_factory):
+    return make_tiny_encoder(tmp_path_factory.mktemp("enc") / "whisper", "whisper")
+
+
+def test_whisper_window_is_part_of_the_identity(corpus, whisper_folder, tmp_path):
+    manifest, root = corpus
+    out = tmp_path / "store"
+    build_store(manifest, whisper_folder, out, data_root=root, progress=False, whisper_window="exact")
+    store = FeatureStore.open(out)
+    assert store.config["whisper_window"] == "exact"
+    for i, seconds in enumerate(DURATIONS):  # one frame per 20 ms of audio
+        assert store[f"utt{i:02d}"].shape[0] == int(np.ceil(round(seconds * SR) / 320))
+    with pytest.raises(StoreError, match="whisper_window: store has 'exact', requested '30s'"):
+        build_store(manifest, whisper_folder, out, data_root=root, progress=False, whisper_window="30s")
+    with pytest.raises(StoreError, match="whisper_window"):
+        FeatureStore.open(out, expect={"whisper_window": "30s"})
+    assert cli.main([str(manifest), "--encoder", whisper_folder, "--out", str(out), "--data-root", str(root),
+                     "--whisper-window", "30s", "--no-progress"]) == 1
+
+
+def test_stores_without_a_recorded_window_count_as_30s(corpus, whisper_folder, tmp_path):
+    """Whisper stores written before the window was recorded are the padded kind, and are still accepted."""
+    manifest, root = corpus
+    out = tmp_path / "store"
+    build_store(manifest, whisper_folder, out, data_root=root, progress=False, whisper_window="30s")
+    config = json.loads((out / "config.json").read_text())
+    del config["whisper_window"]
+    (out / "config.json").write_text(json.dumps(config))
+    index = json.loads((out / INDEX_NAME).read_text())
+    index["config_sha256"] = store_module._config_sha256(config)
+    (out / INDEX_NAME).write_text(json.dumps(index))
+    assert build_store(manifest, whisper_folder, out, data_root=root, progress=False,
+                       whisper_window="30s")["extracted"] == len(DURATIONS)
+    with pytest.raises(StoreError, match="store has '30s', requested 'exact'"):
+        build_store(manifest, whisper_folder, out, data_root=root, progress=False, whisper_window="exact")

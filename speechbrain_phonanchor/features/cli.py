@@ -28,15 +28,15 @@ import torch
 from speechbrain.utils.distributed import ddp_barrier, ddp_init_group, get_local_rank, get_rank
 
 from speechbrain_phonanchor.audio import AudioError
-from speechbrain_phonanchor.features.encoders import EncoderError
-from speechbrain_phonanchor.features.store import (
-    DEFAULT_BATCH_SECONDS,
-    StoreError,
+from speechbrain_phonanchor.features.encoders import DEFAULT_WHISPER_WINDOW, WHISPER_WINDOWS, EncoderError
+from speechbrain_phonanchor.features.extraction import (
+    DEFAULT_LOADER_WORKERS,
     extract_shard,
-    finalize_store,
     init_store,
     load_encoder,
 )
+from speechbrain_phonanchor.features.store import DEFAULT_BATCH_SECONDS, StoreError
+from speechbrain_phonanchor.features.writer import finalize_store
 from speechbrain_phonanchor.manifest import ManifestError
 
 logger = logging.getLogger("phonanchor-extract")
@@ -56,6 +56,12 @@ def parse_args(argv=None):
     parser.add_argument("--data-root", default=None, help="corpus folder for {data_root} in the manifest")
     parser.add_argument("--batch-seconds", type=float, default=DEFAULT_BATCH_SECONDS,
                         help="most padded seconds of audio per batch (default %(default)s)")
+    parser.add_argument("--whisper-window", choices=WHISPER_WINDOWS, default=DEFAULT_WHISPER_WINDOW,
+                        help="Whisper encoders: 'exact' encodes each utterance at its own length (about 10x faster "
+                             "on 2-5 s utterances), '30s' pads to Whisper's 30 s window (default %(default)s); "
+                             "part of the store's identity")
+    parser.add_argument("--loader-workers", type=int, default=DEFAULT_LOADER_WORKERS,
+                        help="processes that read audio ahead of the encoder (0: no overlap; default %(default)s)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -73,13 +79,13 @@ def main(argv=None):
         world_size = torch.distributed.get_world_size()
     layer = args.layer[0] if len(args.layer) == 1 else args.layer
     try:
-        encoder = load_encoder(args.encoder, layer=layer, device=device)
+        encoder = load_encoder(args.encoder, layer=layer, device=device, whisper_window=args.whisper_window)
         if rank == 0:
             init_store(args.manifest, encoder, args.out, args.data_root, args.batch_seconds)
         ddp_barrier()
         extract_shard(args.manifest, encoder, args.out, data_root=args.data_root,
                       batch_seconds=args.batch_seconds, rank=rank, world_size=world_size,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, loader_workers=args.loader_workers)
         ddp_barrier()
         if rank == 0:
             summary = finalize_store(args.manifest, args.out)

@@ -22,9 +22,15 @@ bytes however utterances are batched, so this module calls ``transformers`` dire
   run as one padded batch with an attention mask; group-norm models (wav2vec2-base,
   HuBERT-base, WavLM-base) normalise over time *including* padding, so each utterance
   runs alone at its true length;
-* Whisper always sees 30 s windows: an utterance is cut into 30 s chunks, each chunk
-  is padded to 30 s, and only the frames that cover real audio are kept
-  (``ceil(chunk_samples / 320)`` per chunk).
+* Whisper (``whisper_window``): an utterance is cut into 30 s chunks (Whisper's
+  positional embeddings cover 30 s).  With ``"exact"`` each chunk is
+  zero-padded only to a whole 20 ms frame and the encoder sees just its own log-mel
+  frames, with the positional embeddings cut to that length; it runs one chunk at a
+  time (Whisper takes no attention mask), so a 3 s utterance costs about a tenth of a
+  30 s window.  With ``"30s"`` each chunk is padded to 30 s as Whisper was trained;
+  ``"30s"`` is the default.  Either way only the frames that cover real audio are kept (``ceil(chunk_samples /
+  320)`` per chunk).  The two give different features: a store records which one it
+  was built with.
 
 Example
 -------
@@ -56,6 +62,8 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 WHISPER_CHUNK_SECONDS = 30
 WHISPER_SAMPLES_PER_FRAME = 320  # hop 160 samples × conv stride 2
+WHISPER_WINDOWS = ("exact", "30s")
+DEFAULT_WHISPER_WINDOW = "30s"
 
 
 class EncoderError(ValueError):
@@ -83,14 +91,20 @@ class FrozenEncoder(torch.nn.Module):
         Several layers are concatenated along the feature axis.
     device : str or torch.device
         Where the model runs.
+    whisper_window : str
+        Whisper encoders only: ``"exact"`` (the utterance's own length) or ``"30s"``
+        (padded 30 s windows); see the module docstring.  Ignored for other models
+        (``self.whisper_window`` is then None).
 
     Example
     -------
     See the module docstring.
     """
 
-    def __init__(self, source, layer=-1, device="cpu"):
+    def __init__(self, source, layer=-1, device="cpu", whisper_window=DEFAULT_WHISPER_WINDOW):
         super().__init__()
+        if whisper_window not in WHISPER_WINDOWS:
+            raise EncoderError(f"whisper_window must be one of {WHISPER_WINDOWS}, got {whisper_window!r}")
         self.source = str(source)
         local = pathlib.Path(source).is_dir()
         if local:
@@ -107,7 +121,8 @@ class FrozenEncoder(torch.nn.Module):
             self.feature_extractor = transformers.WhisperFeatureExtractor.from_pretrained(self.source, **kwargs)
             self.feature_extractor.dither = 0.0  # features must be deterministic
             self.normalize = False
-            self.batchable = True
+            self.whisper_window = whisper_window
+            self.batchable = whisper_window == "30s"  # exact: one chunk per forward (no attention mask)
             n_hidden = config.encoder_layers
             hidden_size = config.d_model
         else:
@@ -116,6 +131,7 @@ class FrozenEncoder(torch.nn.Module):
             config.layerdrop = 0.0
             config.apply_spec_augment = False
             self.model = transformers.AutoModel.from_pretrained(self.source, config=config, **kwargs)
+            self.whisper_window = None
             self.normalize = self._wants_normalisation(self.source, config, kwargs)
             self.batchable = getattr(config, "feat_extract_norm", "group") == "layer"
             n_hidden = config.num_hidden_layers
@@ -185,8 +201,8 @@ class FrozenEncoder(torch.nn.Module):
         return field
 
     def cost_seconds(self, duration):
-        """Seconds of audio the model really processes for ``duration`` s (Whisper pads to 30 s)."""
-        if self.is_whisper:
+        """Seconds of audio the model really processes for ``duration`` s (Whisper ``30s`` pads to 30 s)."""
+        if self.whisper_window == "30s":
             return WHISPER_CHUNK_SECONDS * max(1, math.ceil(duration / WHISPER_CHUNK_SECONDS))
         return duration
 
@@ -250,22 +266,52 @@ class FrozenEncoder(torch.nn.Module):
         return [frames[i, : self.n_frames(length)] for i, length in enumerate(lengths)]
 
     def _encode_whisper(self, wavs):
-        """Cut each waveform into 30 s chunks, encode all chunks, keep the frames over real audio."""
+        """Cut each waveform into 30 s chunks, encode them (padded per ``whisper_window``), keep the real frames."""
         chunk = WHISPER_CHUNK_SECONDS * SAMPLE_RATE
         pieces, owners = [], []
         for index, wav in enumerate(wavs):
             for start in range(0, max(len(wav), 1), chunk):
                 pieces.append(wav[start : start + chunk].cpu().numpy())
                 owners.append(index)
-        mel = self.feature_extractor(
-            pieces, sampling_rate=SAMPLE_RATE, return_tensors="pt", padding="max_length"
-        ).input_features
-        out = self.model(mel.to(self.device), output_hidden_states=True)
-        frames = self._select(out.hidden_states).cpu()
+        if self.whisper_window == "30s":
+            mel = self.feature_extractor(
+                pieces, sampling_rate=SAMPLE_RATE, return_tensors="pt", padding="max_length"
+            ).input_features
+            out = self.model(mel.to(self.device), output_hidden_states=True)
+            frames = list(self._select(out.hidden_states).cpu())
+        else:
+            frames = [self._encode_whisper_exact(piece) for piece in pieces]
         per_utterance = [[] for _ in wavs]
         for piece, owner, piece_frames in zip(pieces, owners, frames):
             per_utterance[owner].append(piece_frames[: self.n_frames(len(piece))])
         return [torch.cat(parts) for parts in per_utterance]
+
+    def _encode_whisper_exact(self, piece):
+        """Encode one chunk (at most 30 s) at its own length: ``n_frames(len(piece))`` frames.
+
+        The chunk is zero-padded to a whole number of 320-sample frames, so its log-mel
+        has an even number of 10 ms frames and the stride-2 convolution gives exactly one
+        20 ms frame each; the positional embeddings are cut to that many frames.  The
+        layers are those of the loaded ``WhisperEncoder``, run in its order: hidden state
+        0 is the embedded input, ``i`` the output of layer ``i``, the last one after the
+        final layer norm (the convention of ``output_hidden_states``).
+        """
+        padded = np.zeros(max(1, math.ceil(len(piece) / WHISPER_SAMPLES_PER_FRAME)) * WHISPER_SAMPLES_PER_FRAME,
+                          np.float32)
+        padded[: len(piece)] = piece
+        mel = self.feature_extractor([padded], sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                                     padding="longest").input_features.to(self.device)
+        encoder = self.model
+        hidden = torch.nn.functional.gelu(encoder.conv1(mel))
+        hidden = torch.nn.functional.gelu(encoder.conv2(hidden)).permute(0, 2, 1)
+        hidden = hidden + encoder.embed_positions.weight[: hidden.shape[1]]
+        states = [hidden]
+        for layer in encoder.layers:
+            output = layer(hidden, None)
+            hidden = output[0] if isinstance(output, tuple) else output  # transformers 4.x returns a tuple
+            states.append(hidden)
+        states[-1] = encoder.layer_norm(hidden)
+        return self._select(states)[0].cpu()
 
 
 def make_tiny_encoder(folder, model_type="wav2vec2", feat_extract_norm="group", seed=0):
