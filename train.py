@@ -38,12 +38,15 @@ Each epoch's adaptation counts (pseudo-labelled target utterances, their classes
 batches without a triplet) are logged and written to ``metrics.json`` under ``adaptation``.
 """
 
+import collections
+import csv
 import logging
 import pathlib
 import sys
 import time
 
 import speechbrain as sb
+import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
@@ -64,13 +67,18 @@ from speechbrain_phonanchor.features.store import FeatureStore
 from speechbrain_phonanchor.fileio import atomic_write_json
 from speechbrain_phonanchor.manifest import load_manifest
 from speechbrain_phonanchor.model.dann import DomainDiscriminator
+from speechbrain_phonanchor.model.schedule import AdaptationSchedule
 
 logger = logging.getLogger(__name__)
 ANCHORED = ("BA", "WA", "GA", "AGA")
 VARIANTS = ("CL",) + ANCHORED + ("DANN", "in-domain")
 OPTIONAL = {"dann_weight": 1.0, "discriminator_hidden": 128, "domain_discriminator": None, "metrics_file": None,
             "pseudo_selection": None, "pseudo_fraction": None, "align_source": False, "align_target": False,
-            "length_buckets": 0, "whisper_window": DEFAULT_WHISPER_WINDOW}
+            "length_buckets": 0, "whisper_window": DEFAULT_WHISPER_WINDOW,
+            # adaptation schedule and guards (absent from older yamls: the paper's schedule, nothing guarded)
+            "adapt_min_steps": 0, "adapt_min_uar_margin": None, "adapt_ramp_steps": 0, "pseudo_fraction_start": None,
+            "collapse_share": 1.0, "adapt_cap": 0.0, "select_adapted": False, "run_label": ""}
+CHANCE_MARGIN = 0.05  # a best source-valid UAR within this of chance: the run did not learn (flagged loudly)
 LABELER_KEYS = {"pseudo_selection": "selection", "pseudo_fraction": "fraction"}
 
 
@@ -103,10 +111,8 @@ def needed_splits(hparams):
     """The (side, split) pairs whose features this run reads (in-domain: the target's only)."""
     if hparams["variant"] == "in-domain":
         return [("target", "train"), ("target", "valid"), ("target", "test")]
-    splits = [("source", "train"), ("source", "valid"), ("target", "train"), ("target", "test")]
-    if hparams["variant"] != "CL" or hparams["target_labels"] == "analysis_subset":
-        splits.append(("target", "valid"))  # anchors analysis, analysis subset, in-domain model selection
-    return splits
+    # target valid: anchors analysis, analysis subset, and the transductive score of every run
+    return [("source", "train"), ("source", "valid"), ("target", "train"), ("target", "test"), ("target", "valid")]
 
 
 def extract_features(hparams):
@@ -135,17 +141,21 @@ def analyse(hparams):
     ])
 
 
+def open_dataset(hparams, task, side, split, labelled=True, manifest=None):
+    """The :class:`UtteranceDataset` of one corpus split (``manifest``: a subset of its entries)."""
+    store = FeatureStore.open(store_path(hparams, side, split))
+    manifest = manifest if manifest is not None else load_manifest(manifest_path(hparams, side, split), resolve=False)
+    data = UtteranceDataset(manifest, store, task, labelled=labelled, frame_rate=store.frame_rate,
+                            half_width=hparams["half_width"], chunk_width=hparams["chunk_width"])
+    logger.info("%s %s: %d utterances, left out %s", side, split, len(data), dict(data.skipped))
+    return data
+
+
 def dataio_prep(hparams, task):
     """Return the paired train set, source valid set, target test set and the target train set."""
-    segmenting = {"half_width": hparams["half_width"], "chunk_width": hparams["chunk_width"]}
 
     def dataset(side, split, labelled=True, manifest=None):
-        store = FeatureStore.open(store_path(hparams, side, split))
-        manifest = manifest if manifest is not None else load_manifest(manifest_path(hparams, side, split),
-                                                                       resolve=False)
-        data = UtteranceDataset(manifest, store, task, labelled=labelled, frame_rate=store.frame_rate, **segmenting)
-        logger.info("%s %s: %d utterances, left out %s", side, split, len(data), dict(data.skipped))
-        return data
+        return open_dataset(hparams, task, side, split, labelled, manifest)
 
     target_train = dataset("target", "train", labelled=False)
     if hparams["variant"] == "in-domain":
@@ -191,6 +201,13 @@ def configure_adaptation(hparams, task):
         return {"discriminator": discriminator}
     if variant not in ANCHORED:
         return {}
+    margin = hparams["adapt_min_uar_margin"]
+    hparams["adaptation_schedule"] = AdaptationSchedule(
+        warmup_epochs=hparams["warmup_epochs"], min_steps=hparams["adapt_min_steps"],
+        min_uar=None if margin is None else 1.0 / len(task.classes) + margin, ramp_steps=hparams["adapt_ramp_steps"],
+        fraction_start=hparams["pseudo_fraction_start"], fraction_end=hparams["pseudo_fraction"])
+    hparams["pseudo_label_folder"] = str(pathlib.Path(hparams["output_folder"]) / "pseudo_labels")
+    logger.info("%s", hparams["adaptation_schedule"].describe())
     emotion_anchors = load_anchors(hparams["anchors_file"], variant, hparams["vowel_kind"])
     anchors = task.anchors(emotion_anchors)
     hparams["adapt_loss"].set_anchors(anchors, task.classes)
@@ -233,9 +250,58 @@ def prepare_stage(hparams):
     run_on_main(analyse, args=[hparams])
 
 
-def write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_run, wall_time):
+def score_transductive(hparams, brain, task, eval_options):
+    """UAR of the selected model over every target utterance (train + valid + test).
+
+    The transductive protocol of unsupervised domain adaptation: the target labels are read
+    here only to score, after training.  Per-utterance predictions go to
+    ``target_all_predictions.csv``.  Returns ``(uar, n)``; ``(None, 0)`` for in-domain runs,
+    which trained on the target train labels.
+    """
+    if hparams["variant"] == "in-domain":
+        return None, 0
+    parts = [open_dataset(hparams, task, "target", split) for split in ("train", "valid", "test")]
+    every = torch.utils.data.ConcatDataset(parts)
+    test_predictions = brain.hparams.predictions_file
+    brain.hparams.predictions_file = str(pathlib.Path(hparams["output_folder"]) / "target_all_predictions.csv")
+    try:
+        brain.evaluate(every, max_key="selection_uar", test_loader_kwargs=eval_options, progressbar=False)
+    finally:
+        brain.hparams.predictions_file = test_predictions
+    return brain.last_stats["UAR"], len(every)
+
+
+def score_pseudo_labels(hparams, task):
+    """Accuracy of each epoch's saved pseudo-labels against the target train labels (read only now).
+
+    Returns one record per epoch file in ``pseudo_label_folder``: ``epoch``, ``n`` (labelled
+    utterance-batches), ``accuracy``, ``largest_share`` (share of the most frequent class).
+    """
+    folder = pathlib.Path(hparams.get("pseudo_label_folder") or "")
+    if not hparams.get("pseudo_label_folder") or not folder.is_dir():
+        return []
+    truth = {}
+    for split in ("train", "valid"):  # partners: target train (pseudo) or the valid analysis subset
+        for utt, entry in load_manifest(manifest_path(hparams, "target", split), resolve=False).items():
+            truth[utt] = task.label(entry)
+    records = []
+    for path in sorted(folder.glob("epoch_*.csv")):
+        with open(path, encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        scored = [row for row in rows if truth.get(row["id"]) is not None]
+        counts = collections.Counter(row["pseudo_label"] for row in rows)
+        records.append({
+            "epoch": int(path.stem.split("_")[1]), "n": len(rows),
+            "accuracy": (sum(truth[row["id"]] == row["pseudo_label"] for row in scored) / len(scored)
+                         if scored else None),
+            "largest_share": max(counts.values()) / len(rows) if rows else None,
+        })
+    return records
+
+
+def write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_run, wall_time, extra=None):
     """Write the run's numbers and settings to ``hparams["metrics_file"]`` (JSON)."""
-    best = brain.checkpointer.find_checkpoint(max_key="UAR")
+    best = brain.checkpointer.find_checkpoint(max_key="selection_uar")
     metrics = {
         "target_test_uar": brain.last_stats["UAR"], "target_test_loss": float(brain.last_stats["loss"]),
         "valid_uar": best.meta["UAR"] if best else None, "best_epoch": best.meta.get("epoch") if best else None,
@@ -252,7 +318,13 @@ def write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_r
         "dann_weight": hparams["dann_weight"], "margin": hparams["margin"], "target_labels": hparams["target_labels"],
         "pseudo_selection": hparams["pseudo_selection"], "pseudo_fraction": hparams["pseudo_fraction"],
         "pseudo_threshold": hparams["pseudo_threshold"], "warmup_epochs": hparams["warmup_epochs"],
+        "adapt_min_steps": hparams["adapt_min_steps"], "adapt_min_uar_margin": hparams["adapt_min_uar_margin"],
+        "adapt_ramp_steps": hparams["adapt_ramp_steps"], "pseudo_fraction_start": hparams["pseudo_fraction_start"],
+        "collapse_share": hparams["collapse_share"], "adapt_cap": hparams["adapt_cap"],
+        "select_adapted": hparams["select_adapted"], "run_label": hparams["run_label"],
+        "adaptation_started": brain.schedule.state() if brain.anchoring else None,
         "adaptation": getattr(brain, "adaptation_history", []),
+        **(extra or {}),
         "predictions_file": str(hparams["predictions_file"]), "output_folder": str(hparams["output_folder"]),
     }
     atomic_write_json(hparams["metrics_file"], metrics)
@@ -294,14 +366,28 @@ def main(argv):
     brain.fit(brain.hparams.epoch_counter, train_set, valid_set,
               train_loader_kwargs=train_options, valid_loader_kwargs=eval_options)
     epochs_run = brain.hparams.epoch_counter.current  # evaluate() reloads the best checkpoint's counter
-    brain.evaluate(test_set, max_key="UAR", test_loader_kwargs=eval_options)
+    final_valid_uar = getattr(brain, "last_valid_uar", None)
+    brain.evaluate(test_set, max_key="selection_uar", test_loader_kwargs=eval_options)
     hparams["train_logger"].log_stats(stats_meta={"Epoch loaded": brain.hparams.epoch_counter.current,
                                                   "target test predictions": hparams["predictions_file"]},
                                       test_stats=brain.last_stats)
-    uar = brain.last_stats["UAR"]
+    uar, test_loss = brain.last_stats["UAR"], brain.last_stats["loss"]
+    transductive_uar, transductive_n = score_transductive(hparams, brain, task, eval_options)
+    brain.last_stats = {"UAR": uar, "loss": test_loss}
+    extra = {"target_transductive_uar": transductive_uar, "target_transductive_n": transductive_n,
+             "source_valid_uar_final": final_valid_uar, "pseudo_label_accuracy": score_pseudo_labels(hparams, task)}
+    chance = 1.0 / len(task.classes)
+    best = brain.checkpointer.find_checkpoint(max_key="selection_uar")
+    extra["source_at_chance"] = bool(best is None or best.meta["UAR"] <= chance + CHANCE_MARGIN)
+    if extra["source_at_chance"]:
+        logger.warning("!" * 80 + "\nThe model did NOT learn the labelled %s data: its best %s UAR is %s "
+                       "(chance %.2f). Its target numbers mean nothing; see the train log.\n" + "!" * 80,
+                       hparams["source_name"], "valid", None if best is None else round(best.meta["UAR"], 4), chance)
     if sb.utils.distributed.if_main_process():
-        write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_run, time.time() - started)
-    print(f"target test UAR ({hparams['variant']}, {hparams['vowel_kind']}, {task.name}): {uar:.4f}")
+        write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_run, time.time() - started, extra)
+    print(f"target test UAR ({hparams['variant']}, {hparams['vowel_kind']}, {task.name}): {uar:.4f}"
+          + ("" if transductive_uar is None else f"; transductive UAR over {transductive_n} target utterances: "
+             f"{transductive_uar:.4f}"))
     return brain
 
 

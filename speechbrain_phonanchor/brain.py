@@ -9,10 +9,18 @@ Per training batch:
 1. source frames attend to their partner's frames (paired mode), target frames
    attend to the prototype bank (the mode they will have at test time);
 2. ``L_emo`` = cross-entropy of the source logits;
-3. when ``adapt_weight > 0`` the pseudo-labeler turns the target logits into
-   target classes (``-1`` = none; or the analysis-subset labels), and
-   ``L_adapt`` = the vowel triplet loss between target and source segment embeddings;
-4. ``L = L_emo + adapt_weight · L_adapt``;
+3. when ``adapt_weight > 0`` and the adaptation gate is open
+   (:class:`~speechbrain_phonanchor.model.schedule.AdaptationSchedule`, ``hparams.adaptation_schedule``:
+   enough epochs, optimiser steps and source-valid UAR), the pseudo-labeler turns the target
+   logits into target classes (``-1`` = none; or the analysis-subset labels), with the
+   pseudo-labelled share growing over the ramp; the collapse guard
+   (:func:`~speechbrain_phonanchor.model.pseudo_labels.collapse_guard`, ``hparams.collapse_share``)
+   drops the labels that would give one class more than that share of the epoch's labels;
+   ``L_adapt`` = the vowel triplet loss between target and source segment embeddings (the mean
+   over all valid triplets of the batch);
+4. ``L = L_emo + w · adapt_weight · L_adapt`` with ``w`` the ramp's weight in [0, 1]; with
+   ``hparams.adapt_cap > 0`` the adaptation term is scaled down (as a constant factor) in a batch
+   where it exceeds ``adapt_cap · L_emo``, so it cannot swamp the emotion loss;
 5. DANN (when ``modules`` holds a ``discriminator`` and ``hparams.dann_weight > 0``):
    a :class:`~speechbrain_phonanchor.model.dann.DomainDiscriminator` classifies the
    utterance embeddings of the source (0) and target (1) halves of the batch
@@ -25,7 +33,17 @@ logger, and in :attr:`PhonAnchorBrain.adaptation_history`, which train.py writes
 ``metrics.json``): ``target_seen`` / ``target_pseudo_labelled`` (target utterances that went
 through the labeler / got a class), ``target_labelled`` (their ratio),
 ``target_pseudo_classes`` (class histogram, ``neu=3 hap=0 ...``), ``triplets`` (valid
-triplets formed, summed over batches) and ``empty_triplet_batches`` (batches without any).
+triplets formed, summed over batches) and ``empty_triplet_batches`` (batches without any),
+``triplets_per_batch``, ``collapse_dropped`` (labels the guard dropped), ``capped_batches``
+(batches whose adaptation term the cap scaled down), ``adapt_to_emo`` (mean ratio of the
+weighted adaptation term to ``L_emo``), ``adapt_weight_factor`` (the ramp's ``w`` at the epoch's
+end) and ``pseudo_fraction``.  Each epoch's pseudo-labels (utterance, class, probability) go
+to ``hparams.pseudo_label_folder/epoch_NNN.csv`` when that is set, for scoring after training.
+
+**Checkpoint selection and early stopping.**  Checkpoints are kept and chosen by
+``selection_uar`` (in their meta): the source-valid UAR, minus 1 for epochs of an anchored run
+before its gate opened when ``hparams.select_adapted`` is True, so an anchored run is evaluated
+on a model that was anchored; when the gate opens, the early stopper's patience restarts.
 In DDP each process counts its own batches.  The history of epochs already trained travels
 in the checkpoint's meta, so a resumed run reports every epoch.
 
@@ -51,6 +69,7 @@ Example
 import csv
 import logging
 import math
+import pathlib
 
 import speechbrain as sb
 import torch
@@ -59,6 +78,8 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_phonanchor.fileio import atomic_open
 from speechbrain_phonanchor.model.dann import reversal_strength
+from speechbrain_phonanchor.model.pseudo_labels import collapse_guard
+from speechbrain_phonanchor.model.schedule import AdaptationSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -87,13 +108,45 @@ class PhonAnchorBrain(sb.Brain):
         return super().fit(epoch_counter, train_set, *args, **kwargs)
 
     def on_fit_start(self):
-        """As ``Brain.on_fit_start``; then takes the adaptation history of the recovered checkpoint."""
+        """As ``Brain.on_fit_start``; then takes the adaptation history and gate of the recovered checkpoint."""
         super().on_fit_start()
         self.adaptation_history = []
+        self.last_valid_uar = None
         if self.checkpointer is not None:
             latest = self.checkpointer.find_checkpoint()  # the most recent one, the one recovered
             if latest is not None:
                 self.adaptation_history = list(latest.meta.get("adaptation", []))
+                self.last_valid_uar = latest.meta.get("UAR")
+                self.schedule.load_state(latest.meta.get("gate"))
+
+    @property
+    def schedule(self):
+        """The adaptation gate and ramp (``hparams.adaptation_schedule``; default: the paper's epoch warm-up)."""
+        if getattr(self, "_schedule", None) is None:
+            self._schedule = getattr(self.hparams, "adaptation_schedule", None) or AdaptationSchedule(
+                warmup_epochs=self.hparams.pseudo_labeler.warmup_epochs)
+        return self._schedule
+
+    @property
+    def anchoring(self):
+        """True when the run trains with the triplet loss."""
+        return self.hparams.adapt_weight > 0
+
+    def selection_uar(self, valid_uar):
+        """The checkpoint-selection key: ``valid_uar``, minus 1 before the gate of an anchored run opened
+        (with ``select_adapted``), so any anchored epoch is preferred."""
+        early = self.anchoring and getattr(self.hparams, "select_adapted", False) and not self.schedule.is_open
+        return valid_uar - 1.0 if early else valid_uar
+
+    def _open_gate(self, epoch):
+        """Check the gate at the start of a training epoch; when it opens, log it and restart the patience."""
+        was_open = self.schedule.is_open
+        if self.schedule.update(epoch, self.optimizer_step, self.last_valid_uar) and not was_open:
+            logger.info("epoch %d: adaptation starts (step %d, last source-valid UAR %s)", epoch,
+                        self.optimizer_step, self.last_valid_uar)
+            counter = self.hparams.epoch_counter
+            if getattr(self.hparams, "select_adapted", False) and hasattr(counter, "best_limit"):
+                counter.best_limit, counter.best_score = epoch - 1, counter.sign * float("inf")
 
     @property
     def dann(self):
@@ -149,18 +202,46 @@ class PhonAnchorBrain(sb.Brain):
             domain = self.domain_loss(out, target_out, self.training_progress())
             self.domain_loss_sum += domain.detach()
             loss = loss + self.hparams.dann_weight * domain
-        if target_out is not None and self.hparams.adapt_weight > 0:
-            target_labels = self.hparams.pseudo_labeler(target_out.logits, self.epoch, batch.target.labels)
+        if target_out is not None and self.anchoring:
+            target_labels = self.target_labels(target_out.logits, batch.target)
             adapt = self.hparams.adapt_loss(
                 target_out.segment_embeddings, batch.target.vowels, batch.target.segment_mask, target_labels,
                 out.segment_embeddings, batch.source.vowels, batch.source.segment_mask, batch.source.labels,
             )
             self.adapt_loss_sum += adapt.detach()
             self.n_triplets += self.hparams.adapt_loss.last_n_triplets
-            kept = target_labels[target_labels >= 0].detach().cpu()
-            self.pseudo_counts += torch.bincount(kept, minlength=len(self.pseudo_counts))[:len(self.pseudo_counts)]
-            loss = loss + self.hparams.adapt_weight * adapt
+            term = self.hparams.adapt_weight * self.schedule.weight(self.optimizer_step) * adapt
+            cap = getattr(self.hparams, "adapt_cap", 0) or 0
+            if cap > 0 and float(term) > cap * float(loss):
+                term = term * (cap * float(loss) / float(term))
+                self.capped_batches += 1
+            self.adapt_ratio_sum += float(term) / max(float(loss), 1e-12)
+            loss = loss + term
         return loss
+
+    def target_labels(self, logits, target):
+        """The classes of a target batch for the triplet loss: ``-1`` everywhere while the gate is closed;
+        else the labeler's (with the curriculum's share), through the collapse guard; counted and recorded."""
+        labeler = self.hparams.pseudo_labeler
+        if not self.schedule.is_open:
+            labeler.n_seen += len(logits)
+            return torch.full(logits.shape[:1], -1, dtype=torch.long, device=logits.device)
+        fraction = self.schedule.fraction(self.optimizer_step)
+        if fraction is not None:
+            labeler.fraction = fraction
+        labels = labeler(logits, self.epoch, target.labels)
+        probabilities = torch.softmax(logits.detach().float(), dim=-1)
+        if labeler.source == "pseudo":
+            labels, dropped = collapse_guard(labels, probabilities, self.pseudo_counts,
+                                             getattr(self.hparams, "collapse_share", 1.0))
+            self.collapse_dropped += dropped
+            labeler.n_labelled -= dropped
+        kept = labels[labels >= 0].detach().cpu()
+        self.pseudo_counts += torch.bincount(kept, minlength=len(self.pseudo_counts))[:len(self.pseudo_counts)]
+        for index in torch.nonzero(labels >= 0).flatten().tolist():
+            cls = int(labels[index])
+            self.pseudo_rows.append((target.ids[index], cls, float(probabilities[index, cls])))
+        return labels
 
     def _collect(self, batch, logits):
         probabilities = torch.softmax(logits.detach(), dim=-1).cpu()
@@ -184,8 +265,12 @@ class PhonAnchorBrain(sb.Brain):
             if hasattr(getattr(self, "batch_sampler", None), "set_epoch"):
                 self.batch_sampler.set_epoch(epoch)
             self.adapt_start = (self.hparams.adapt_loss.n_batches, self.hparams.adapt_loss.n_empty_batches)
-            self.n_triplets = 0
+            self.n_triplets = self.collapse_dropped = self.capped_batches = 0
+            self.adapt_ratio_sum = 0.0
+            self.pseudo_rows = []
             self.pseudo_counts = torch.zeros(len(self.hparams.classes), dtype=torch.long)
+            if self.anchoring:
+                self._open_gate(epoch)
             self.labeler_start = (self.hparams.pseudo_labeler.n_seen, self.hparams.pseudo_labeler.n_labelled)
 
     def _train_stats(self, loss):
@@ -203,6 +288,12 @@ class PhonAnchorBrain(sb.Brain):
             stats["triplets"] = self.n_triplets
             stats["adapt_batches"] = self.hparams.adapt_loss.n_batches - self.adapt_start[0]
             stats["empty_triplet_batches"] = self.hparams.adapt_loss.n_empty_batches - self.adapt_start[1]
+            stats["triplets_per_batch"] = self.n_triplets / steps
+            stats["collapse_dropped"] = self.collapse_dropped
+            stats["capped_batches"] = self.capped_batches
+            stats["adapt_to_emo"] = self.adapt_ratio_sum / steps
+            stats["adapt_weight_factor"] = self.schedule.weight(self.optimizer_step)
+            stats["pseudo_fraction"] = self.hparams.pseudo_labeler.fraction
         if self.dann:
             stats["domain_loss"] = float(self.domain_loss_sum) / max(self.domain_batches, 1)
             stats["domain_accuracy"] = float(self.domain_correct) / max(self.domain_seen, 1)
@@ -215,18 +306,23 @@ class PhonAnchorBrain(sb.Brain):
         save a checkpoint; after test write the predictions (train.py logs the test stats)."""
         if stage == sb.Stage.TRAIN:
             self.train_stats = self._train_stats(stage_loss)
-            if self.hparams.adapt_weight > 0:
+            if self.anchoring:
                 self._record_adaptation(epoch)
+                if self.schedule.is_open:
+                    self._write_pseudo_labels(epoch)
             return
         predictions = [max(range(len(p)), key=p.__getitem__) for p in self.probabilities]
         stats = {"loss": stage_loss, "UAR": uar(self.targets, predictions)}
         if stage == sb.Stage.VALID:
+            self.last_valid_uar = stats["UAR"]
             self.hparams.epoch_counter.update_metric(stats["UAR"])
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats
             )
             self.checkpointer.save_and_keep_only(
-                meta={"UAR": stats["UAR"], "epoch": epoch, "adaptation": self.adaptation_history}, max_keys=["UAR"])
+                meta={"UAR": stats["UAR"], "selection_uar": self.selection_uar(stats["UAR"]), "epoch": epoch,
+                      "adaptation": self.adaptation_history, "gate": self.schedule.state()},
+                max_keys=["selection_uar"])
         elif if_main_process():
             self.write_predictions(predictions)
         self.last_stats = stats
@@ -234,12 +330,14 @@ class PhonAnchorBrain(sb.Brain):
     def _record_adaptation(self, epoch):
         """Log this epoch's adaptation counts and append them to ``adaptation_history``."""
         stats = self.train_stats
-        record = {"epoch": epoch, "active": bool(self.hparams.pseudo_labeler.active(epoch)),
+        record = {"epoch": epoch, "active": self.schedule.is_open,
                   "target_seen": stats["target_seen"], "target_pseudo_labelled": stats["target_pseudo_labelled"],
                   "target_pseudo_classes": {label: int(count)
                                             for label, count in zip(self.hparams.classes, self.pseudo_counts)},
                   "triplets": stats["triplets"], "adapt_batches": stats["adapt_batches"],
-                  "empty_triplet_batches": stats["empty_triplet_batches"], "adapt_loss": stats["adapt_loss"]}
+                  "empty_triplet_batches": stats["empty_triplet_batches"], "adapt_loss": stats["adapt_loss"],
+                  **{key: stats[key] for key in ("triplets_per_batch", "collapse_dropped", "capped_batches",
+                                                 "adapt_to_emo", "adapt_weight_factor", "pseudo_fraction")}}
         history = getattr(self, "adaptation_history", [])
         self.adaptation_history = [r for r in history if r["epoch"] != epoch] + [record]
         logger.info("epoch %d adaptation: %d/%d target utterances pseudo-labelled (%s), %d triplets, "
@@ -247,6 +345,19 @@ class PhonAnchorBrain(sb.Brain):
                     stats["target_seen"], stats["target_pseudo_classes"], stats["triplets"],
                     stats["empty_triplet_batches"], stats["adapt_batches"],
                     "" if record["active"] else " (warm-up)")
+
+    def _write_pseudo_labels(self, epoch):
+        """Write this epoch's pseudo-labels to ``<pseudo_label_folder>/epoch_NNN.csv`` (``id, label, probability``)."""
+        folder = getattr(self.hparams, "pseudo_label_folder", None)
+        if not folder or not if_main_process():
+            return
+        pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
+        classes = list(self.hparams.classes)
+        with atomic_open(pathlib.Path(folder) / f"epoch_{epoch:03d}.csv", "w") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["id", "pseudo_label", "probability"])
+            for utt_id, cls, probability in self.pseudo_rows:
+                writer.writerow([utt_id, classes[cls], f"{probability:.6f}"])
 
     def write_predictions(self, predictions):
         """Write ``id, label, prediction, p_<class>...`` per test utterance to ``hparams.predictions_file``."""

@@ -69,6 +69,8 @@ def tiny_settings(pair, out, **overrides):
         "output_folder": pair / out, "input_size": 16, "attention_heads": 2, "d_model": 8, "encoder_heads": 2,
         "encoder_layers": 1, "d_ffn": 16, "classifier_hidden": 8, "batch_size": 8, "number_of_epochs": 2,
         "warmup_epochs": 0, "pseudo_threshold": 0.0, "seed": 7, "variant": "AGA", "vowel_kind": "mono",
+        # the gate on learning would keep a 2-epoch run of 2 steps per epoch from ever anchoring
+        "adapt_min_steps": 0, "adapt_min_uar_margin": "null", "adapt_ramp_steps": 0,
     }
     settings.update(overrides)
     return settings

@@ -129,3 +129,23 @@ def test_balanced_selection_labels_every_class_even_when_one_class_wins_everywhe
 def test_balanced_selection_of_a_small_batch_keeps_one_per_class():
     labels = balanced_assignment(torch.tensor([[0.6, 0.4], [0.7, 0.3], [0.1, 0.9]]), fraction=0.5)
     assert labels.tolist() == [-1, 0, 1]
+
+
+def test_collapse_guard_keeps_one_class_below_its_share():
+    from speechbrain_phonanchor.model.pseudo_labels import collapse_guard
+
+    probabilities = torch.softmax(torch.randn(40, 4), dim=-1)
+    labels = torch.zeros(40, dtype=torch.long)
+    labels[:4] = 1  # 36 of 40 labels on class 0
+    guarded, dropped = collapse_guard(labels, probabilities, torch.zeros(4, dtype=torch.long), max_share=0.6)
+    kept = torch.bincount(guarded[guarded >= 0], minlength=4)
+    assert kept[1] == 4 and kept[0] == 6 and dropped == 30  # 6 / 10 = 0.6
+    zeros = probabilities[guarded == 0, 0]  # the most probable utterances of class 0 are kept
+    assert zeros.min() >= probabilities[(labels == 0) & (guarded < 0), 0].max()
+    # a batch all on one class, in an epoch with nothing else yet, keeps none; the guard off keeps all
+    assert collapse_guard(torch.zeros(8, dtype=torch.long), probabilities[:8], torch.zeros(4, dtype=torch.long),
+                          0.6)[1] == 8
+    assert collapse_guard(labels, probabilities, torch.zeros(4, dtype=torch.long), 1.0) == (labels, 0)
+    # earlier labels of the epoch count: class 1 is allowed more once other classes hold many
+    earlier = torch.tensor([0, 0, 30, 0])
+    assert collapse_guard(torch.ones(8, dtype=torch.long), probabilities[:8], earlier, 0.6)[1] == 0

@@ -56,10 +56,11 @@ def test_same_seed_same_uar_and_resume_matches(pair):
     assert resumed.adaptation_history == first.adaptation_history  # epoch 1's counts came from the checkpoint
 
 
-def test_default_top_fraction_adapts_after_warmup_and_reports_it(pair):
-    """With the default selection, a model far from confident still forms triplets once warm-up ends;
+def test_top_fraction_adapts_after_warmup_and_reports_it(pair):
+    """With the paper's selection, a model far from confident still forms triplets once warm-up ends;
     the per-epoch counts reach train_log and metrics.json."""
-    brain = run(pair, "top_fraction", warmup_epochs=1, pseudo_threshold=0.99)  # threshold unused by default
+    brain = run(pair, "top_fraction", warmup_epochs=1, pseudo_threshold=0.99, pseudo_selection="top_fraction",
+                collapse_share=1.0)  # threshold unused by top_fraction
     hparams = brain.hparams
     assert (hparams.pseudo_selection, hparams.pseudo_fraction) == ("top_fraction", 0.5)
     warmup, adapting = brain.adaptation_history
@@ -156,3 +157,39 @@ def test_align_stage_aligns_only_the_sides_asked_for(monkeypatch, tmp_path):
     hparams["target_textgrid_folder"] = None
     with pytest.raises(ValueError, match="target_textgrid_folder"):
         align_stage(hparams)
+
+
+def test_the_gate_waits_for_learning_and_the_run_reports_it(pair):
+    """With a gate the source model cannot pass (a UAR above 1), no triplet is formed, nothing is selected
+    as anchored, and metrics.json says so; every target utterance is scored transductively."""
+    brain = run(pair, "gated", adapt_min_uar_margin=0.9, number_of_epochs=2)
+    assert not brain.schedule.is_open
+    assert all(not epoch["active"] and epoch["triplets"] == 0 for epoch in brain.adaptation_history)
+    metrics = json.loads(pathlib.Path(brain.hparams.metrics_file).read_text(encoding="utf-8"))
+    assert metrics["adaptation_started"] == {"opened_epoch": None, "opened_step": None}
+    assert metrics["pseudo_label_accuracy"] == []
+    n_target = sum(len(json.loads((pair / "manifests" / "tgt" / f"{split}.json").read_text()))
+                   for split in ("train", "valid", "test"))
+    assert metrics["target_transductive_n"] == n_target and 0.0 <= metrics["target_transductive_uar"] <= 1.0
+    rows = list(csv.DictReader(open(pathlib.Path(brain.hparams.output_folder) / "target_all_predictions.csv")))
+    assert len(rows) == n_target and len(predictions(brain)) == 8  # the held-out predictions are kept apart
+    assert isinstance(metrics["source_at_chance"], bool) and metrics["source_valid_uar_final"] is not None
+
+
+def test_gate_ramp_cap_and_saved_pseudo_labels(pair):
+    """The gate opens once its steps are done; the ramp weight grows; the cap scales the adaptation term down;
+    each adapting epoch's pseudo-labels are saved and scored after training."""
+    brain = run(pair, "ramped", adapt_min_steps=2, adapt_ramp_steps=3, adapt_cap=0.001, pseudo_selection="balanced",
+                pseudo_fraction_start=0.25, number_of_epochs=3)
+    assert brain.schedule.state() == {"opened_epoch": 2, "opened_step": 2}
+    first, second, third = brain.adaptation_history
+    assert not first["active"] and second["active"] and third["active"]
+    assert 0 < second["adapt_weight_factor"] < third["adapt_weight_factor"] <= 1.0
+    assert second["pseudo_fraction"] < third["pseudo_fraction"] == 0.5
+    assert third["capped_batches"] == 2 and 0 < third["adapt_to_emo"] <= 0.001 + 1e-6
+    metrics = json.loads(pathlib.Path(brain.hparams.metrics_file).read_text(encoding="utf-8"))
+    scored = metrics["pseudo_label_accuracy"]
+    assert [record["epoch"] for record in scored] == [2, 3]
+    assert all(record["n"] > 0 and 0.0 <= record["accuracy"] <= 1.0 for record in scored)
+    folder = pathlib.Path(brain.hparams.output_folder) / "pseudo_labels"
+    assert sorted(path.name for path in folder.iterdir()) == ["epoch_002.csv", "epoch_003.csv"]

@@ -248,8 +248,9 @@ def collect_results(out_dir):
     ``uar`` is the held-out target-test UAR, ``transductive_uar`` the UAR over every target
     utterance and ``transductive_n`` their number (empty for runs whose ``metrics.json`` predates
     them), ``variant`` the table label (anchored runs with ``target_labels: analysis_subset`` get
-    `` [analysis subset]``, those with a ``pseudo_selection`` other than ``top_fraction`` get
-    `` [<selection>]``) and ``train_variant`` train.py's own value; the other columns are the
+    `` [analysis subset]``, runs with a ``run_label`` get `` [<run_label>]``, and runs from before
+    ``run_label`` existed with a ``pseudo_selection`` other than ``top_fraction`` get `` [<selection>]``)
+    and ``train_variant`` train.py's own value; the other columns are the
     run's ``metrics.json`` (``source_valid_uar_final``, ``source_at_chance``, ... where present).
     """
     rows = []
@@ -257,10 +258,13 @@ def collect_results(out_dir):
         metrics = json.loads(path.read_text(encoding="utf-8"))
         variant = Variant(metrics["variant"], metrics["vowel_kind"])
         label = variant.label
+        if metrics.get("run_label"):
+            label += f" [{metrics['run_label']}]"  # named by the user (e.g. "old defaults")
         if variant.train_variant in ANCHORED and metrics.get("target_labels") == "analysis_subset":
             label += " [analysis subset]"  # anchored on the labelled analysis subset instead of pseudo-labels
-        elif variant.train_variant in ANCHORED and metrics.get("pseudo_selection") not in (None, "top_fraction"):
-            label += f" [{metrics['pseudo_selection']}]"  # another pseudo-label rule than the default
+        elif (variant.train_variant in ANCHORED and "run_label" not in metrics
+              and metrics.get("pseudo_selection") not in (None, "top_fraction")):
+            label += f" [{metrics['pseudo_selection']}]"  # runs from before run_label: another rule than theirs
         rows.append(dict(metrics, **result_columns(metrics), variant=label, train_variant=variant.train_variant))
     frame = pd.DataFrame(rows)
     if frame.empty:

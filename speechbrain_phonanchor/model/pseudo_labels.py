@@ -217,3 +217,54 @@ class PseudoLabeler(nn.Module):
         self.n_seen += len(result)
         self.n_labelled += int((result >= 0).sum())
         return result
+
+
+def collapse_guard(labels, probabilities, epoch_counts, max_share):
+    """Drop the pseudo-labels that would let one class hold more than ``max_share`` of an epoch's labels.
+
+    With ``n_c`` the labels class ``c`` already holds this epoch (``epoch_counts``) plus this
+    batch's, and ``n_o`` the other classes' labels, class ``c`` may hold at most
+    ``floor(max_share / (1 - max_share) · n_o)`` in all: the excess labels of this batch (its
+    least probable utterances for ``c``) become ``-1``, so they form no triplet.  A batch in
+    which every label falls on one class, in an epoch with no other class yet, keeps none.
+    ``max_share >= 1`` switches the guard off.
+
+    Arguments
+    ---------
+    labels : torch.Tensor
+        (B,) pseudo-labels, ``-1`` for none.
+    probabilities : torch.Tensor
+        (B, C) softmax outputs the labels came from.
+    epoch_counts : torch.Tensor
+        (C,) labels each class received earlier in the epoch (after the guard).
+    max_share : float
+        The largest share one class may hold.
+
+    Returns
+    -------
+    (torch.Tensor, int)
+        The guarded labels and how many were dropped.
+
+    Example
+    -------
+    >>> p = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.4, 0.6]])
+    >>> labels, dropped = collapse_guard(torch.tensor([0, 0, 0, 1]), p, torch.tensor([0, 0]), max_share=0.6)
+    >>> labels.tolist(), dropped     # class 0 may hold 1.5 × 1 label: keeps its most probable one
+    ([0, -1, -1, 1], 2)
+    """
+    if max_share >= 1.0:
+        return labels, 0
+    labels = labels.clone()
+    counts = epoch_counts.to(labels.device) + torch.bincount(labels[labels >= 0], minlength=len(epoch_counts))
+    dropped = 0
+    for cls in torch.nonzero(counts).flatten().tolist():
+        others = int(counts.sum() - counts[cls])
+        allowed_total = math.floor(max_share / (1.0 - max_share) * others + 1e-9)
+        excess = int(counts[cls]) - max(allowed_total, int(epoch_counts[cls]))
+        if excess <= 0:
+            continue
+        members = torch.nonzero(labels == cls).flatten()
+        order = torch.sort(probabilities[members, cls], stable=True).indices  # least probable first
+        labels[members[order[:excess]]] = -1
+        dropped += excess
+    return labels, dropped
