@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: test demo lint install clean
+.PHONY: test demo lint install clean gpu-check
 
 $(VENV)/.installed: setup.py requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ test: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) -m speechbrain_phonanchor.demo
+
+# On a machine with a CUDA GPU (at most ~10 minutes): the CUDA tests, then the extraction and training
+# benchmarks on the GPU.  Without a GPU the tests skip and the benchmarks are not run.
+gpu-check: $(VENV)/.installed
+	$(PY) -m pytest -q -m cuda tests/test_cuda.py -rs
+	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || { echo "no CUDA device: benchmarks skipped"; exit 0; }; \
+	$(PY) benchmarks/extract.py --device cuda --repeats 2 && \
+	$(PY) benchmarks/extract.py --device cuda --encoder tiny-whisper --mode whisper-window --limit 40 --repeats 2 && \
+	$(PY) benchmarks/train_speed.py --device cuda --steps 10
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check --fix .

@@ -140,7 +140,8 @@ def compare_pipeline(encoder, manifest_path, data_root, args, work, threads):
 
 def compare_whisper_windows(source, manifest_path, data_root, args, work):
     """Complete builds with ``exact`` and ``30s`` windows, alternating; returns the result row."""
-    encoders = {window: FrozenEncoder(source, layer=args.layer, whisper_window=window) for window in ("exact", "30s")}
+    encoders = {window: FrozenEncoder(source, layer=args.layer, device=args.device, whisper_window=window)
+                for window in ("exact", "30s")}
     manifest = load_manifest(manifest_path, data_root=data_root)
     audio_seconds = sum(float(entry["duration"]) for entry in manifest.values())
     times = {window: [] for window in encoders}
@@ -175,6 +176,7 @@ def main(argv=None):
     parser.add_argument("--batch-seconds", type=float, default=120.0)
     parser.add_argument("--loader-workers", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (where the encoder runs)")
     args = parser.parse_args(argv)
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="phonanchor-bench-"))
@@ -199,7 +201,7 @@ def main(argv=None):
         print(f"Whisper exact vs 30s windows: {result['exact_audio_s_per_s']} vs {result['30s_audio_s_per_s']} "
               f"s of audio per s, speed-up x{result['exact_speedup']:.2f}")
     else:
-        encoder = FrozenEncoder(source, layer=args.layer)
+        encoder = FrozenEncoder(source, layer=args.layer, device=args.device)
         rows = [compare_pipeline(encoder, manifest_path, data_root, args, work, threads)
                 for threads in (os.cpu_count(), 1)]
         result = {"encoder": encoder.source, "all_cores": rows[0], "gpu_shaped": rows[1]}

@@ -90,10 +90,17 @@ def build(dim, seed=0):
     return hparams["model"], hparams["prototypes"], loss
 
 
-def time_steps(pairs, batches, dim, setting, steps):
+def synchronize(device):
+    """Wait for the device's queued work (CUDA runs asynchronously), so the clock measures it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(pairs, batches, dim, setting, steps, device="cpu"):
     """Seconds per training step of ``setting`` over the first ``steps`` batches (one warm-up step first)."""
     model, prototypes, triplet = build(dim)
     prototypes.fit(pairs.target.prototype_source())
+    model.to(device)
     attention = model.attention
     attention.attention.dropout = 0.0 if setting["attention_dropout0"] else 0.1
     attention.forward = (reference_forward if setting["reference"] else type(attention).forward).__get__(attention)
@@ -101,9 +108,12 @@ def time_steps(pairs, batches, dim, setting, steps):
     model.train()
     seconds = []
     for batch in batches[:steps + 1]:
+        synchronize(device)
         started = time.perf_counter()
+        batch = batch.to(device)
         source, target = batch.source, batch.target
-        bf16 = torch.autocast("cpu", dtype=torch.bfloat16) if setting["bf16"] else contextlib.nullcontext()
+        bf16 = (torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if setting["bf16"]
+                else contextlib.nullcontext())
         with bf16:
             out = model(source.frames, source.lengths, source.segments, source.segment_mask,
                         target.frames, target.lengths)
@@ -115,6 +125,7 @@ def time_steps(pairs, batches, dim, setting, steps):
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        synchronize(device)
         seconds.append(time.perf_counter() - started)
     return float(np.mean(seconds[1:]))
 
@@ -147,6 +158,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per setting")
     parser.add_argument("--no-bf16", action="store_true", help="leave out bf16 (CPUs without fast bf16)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     source = synthetic_dataset(lengths_of(args.source_store, args.utterances, rng), args.dim, True, rng)
@@ -154,12 +166,12 @@ def main(argv=None):
     pairs = PairedDataset(source, target, seed=0)
     batches = {buckets: make_batches(pairs, args.batch_size, buckets, seed=1) for buckets in (False, True)}
     print(f"{len(source)} source / {len(target)} target utterances, {args.dim}-d, batch {args.batch_size}, "
-          f"{torch.get_num_threads()} thread(s), {args.steps} timed steps per setting")
+          f"{torch.get_num_threads()} thread(s), {args.steps} timed steps per setting, on {args.device}")
     reference = None
     for name, setting in SETTINGS:
         if setting["bf16"] and args.no_bf16:
             continue
-        seconds = time_steps(pairs, batches[setting["buckets"]], args.dim, setting, args.steps)
+        seconds = time_steps(pairs, batches[setting["buckets"]], args.dim, setting, args.steps, args.device)
         reference = reference or seconds
         print(f"{name:28s} {seconds:7.3f} s/step   speed-up ×{reference / seconds:5.2f}")
 
