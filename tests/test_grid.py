@@ -175,3 +175,23 @@ def test_results_carry_the_transductive_uar_and_leave_it_empty_for_older_runs(tm
     frame = grid.collect_results(only_old)
     assert list(frame.columns[5:8]) == ["uar", "transductive_uar", "transductive_n"]
     assert frame["transductive_uar"].isna().all()
+
+
+def test_pseudo_label_report_per_run_and_variant(tmp_path):
+    """``phonanchor-grid pseudo`` scores anchored runs only and averages them per variant."""
+    from speechbrain_phonanchor.experiments import cli
+
+    grid_folder = tmp_path / "grid"
+    for variant, seed, accuracy in (("AGA", 1, 0.4), ("AGA", 2, 0.6), ("CL", 1, None)):
+        run = grid_folder / "runs" / "4class" / variant / str(seed)
+        run.mkdir(parents=True)
+        scored = [] if accuracy is None else [{"epoch": 4, "n": 8, "accuracy": accuracy, "largest_share": 0.5}]
+        (run / "metrics.json").write_text(json.dumps({
+            "source": "a", "target": "b", "variant": variant, "vowel_kind": "both", "seed": seed,
+            "target_test_uar": 0.5, "run_label": "", "pseudo_label_accuracy": scored,
+            "adaptation_started": {"opened_epoch": 4, "opened_step": 60}, "adaptation": []}))
+    assert cli.main(["pseudo", str(grid_folder), "--out", str(tmp_path / "out")]) == 0
+    per_run = pd.read_csv(tmp_path / "out" / "pseudo_labels_per_run.csv")
+    assert list(per_run["seed"]) == [1, 2] and set(per_run["variant"]) == {"AGA-CL"}
+    by_variant = pd.read_csv(tmp_path / "out" / "pseudo_labels_by_variant.csv")
+    assert by_variant.loc[0, "runs"] == 2 and abs(by_variant.loc[0, "mean_accuracy"] - 0.5) < 1e-9

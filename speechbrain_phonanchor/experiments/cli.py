@@ -7,13 +7,16 @@ Usage::
         --device=cpu --encoder_source=~/.cache/offline-whisper-base --input_size=512 ...
     phonanchor-grid collect results/grid/nemo_to_emovo      # results.csv of a grid stopped part way
     phonanchor-grid tables results/grid/*/results.csv --out docs/results
+    phonanchor-grid pseudo results/grid/* --out docs/results/pseudo_labels
     phonanchor-grid anchoring results/grid/nemo_to_emovo/runs/4class/AGA-CL/1 --out docs/results/anchoring
 
 ``run``: every ``--key=value`` argument it does not know is a ``train.py``
 override shared by all runs (SpeechBrain run options such as ``--device`` too).
 Finished runs (those with a ``metrics.json``) are skipped, so the same command
 resumes a grid.  ``collect``: (re)write ``results.csv`` from the runs finished so far.
-``tables``: every paper table, bootstrap CIs, t-tests and confusion matrices
+``pseudo``: per anchored run, when adaptation started and how accurate each epoch's
+pseudo-labels were (scored after training).  ``tables``: every paper table, bootstrap CIs,
+t-tests and confusion matrices
 from one or more ``results.csv`` (for the held-out and, where present, the
 transductive target UAR).  ``anchoring``: Com tables and t-SNE of the
 frozen features versus the trained model's segment embeddings for one run.
@@ -62,6 +65,9 @@ def build_parser():
                        help="bootstrap resamples of the confidence intervals (rng seed fixed)")
     table.add_argument("--confidence", type=float, default=tables.CONFIDENCE,
                        help="level of the bootstrap confidence intervals")
+    pseudo = commands.add_parser("pseudo", help="pseudo-label accuracy and adaptation diagnostics per anchored run")
+    pseudo.add_argument("grids", nargs="+", help="grid folders (each holds runs/)")
+    pseudo.add_argument("--out", required=True, help="output folder (pseudo_labels_per_run / _by_variant .csv/.md)")
     anchoring = commands.add_parser("anchoring", help="Com and t-SNE before/after anchoring for one trained run")
     anchoring.add_argument("run", help="a finished run folder (holds hyperparams.yaml and save/)")
     anchoring.add_argument("--out", required=True, help="output folder")
@@ -79,6 +85,23 @@ def extra_overrides(extra):
             raise SystemExit(f"phonanchor-grid run: unrecognised argument {argument!r} (overrides are --key=value)")
         overrides[key[2:]] = value
     return overrides
+
+
+def write_pseudo_report(grids, out):
+    """Write the pseudo-label diagnostics of ``grids`` to ``out`` (CSV and Markdown); return 0."""
+    import pathlib
+
+    from speechbrain_phonanchor.experiments.pseudo_quality import pseudo_label_summary, summarise_by_variant
+    from speechbrain_phonanchor.experiments.stats import write_table
+
+    per_run = pseudo_label_summary(grids)
+    pathlib.Path(out).mkdir(parents=True, exist_ok=True)
+    by_variant = summarise_by_variant(per_run)
+    for name, frame in (("pseudo_labels_per_run", per_run), ("pseudo_labels_by_variant", by_variant)):
+        write_table(frame.round(4).set_index(list(frame.columns[:2])) if not frame.empty else frame,
+                    pathlib.Path(out) / name)
+    print(f"wrote pseudo-label diagnostics of {len(per_run)} anchored runs to {out}")
+    return 0
 
 
 def main(argv=None):
@@ -109,6 +132,8 @@ def main(argv=None):
                                      confidence=args.confidence, resamples=args.resamples)
         print(f"wrote {len(written)} tables to {args.out}: {', '.join(written)}")
         return 0
+    if args.command == "pseudo":
+        return write_pseudo_report(args.grids, args.out)
     from speechbrain_phonanchor.experiments.anchoring_effect import anchoring_effect
 
     summary = anchoring_effect(args.run, args.out, min_segments=args.min_segments, tsne_points=args.tsne_points)
