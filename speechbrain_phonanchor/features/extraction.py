@@ -35,7 +35,7 @@ import torch
 from tqdm import tqdm
 
 from speechbrain_phonanchor.audio import SAMPLE_RATE, AudioError, load_audio
-from speechbrain_phonanchor.features.encoders import DEFAULT_WHISPER_WINDOW, FrozenEncoder
+from speechbrain_phonanchor.features.encoders import DEFAULT_WHISPER_WINDOW, open_encoder
 from speechbrain_phonanchor.features.store import (
     BUILD_DIR,
     CONFIG_NAME,
@@ -54,7 +54,7 @@ from speechbrain_phonanchor.manifest import load_manifest
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOADER_WORKERS = 1
-PREFETCH_BATCHES = 2
+PREFETCH_BATCHES = 4
 
 
 def plan_batches(durations, batch_seconds, cost=float):
@@ -92,7 +92,8 @@ def plan_batches(durations, batch_seconds, cost=float):
 def load_utterance(utt, path, min_samples):
     """Read one utterance's audio as 16 kHz mono; return ``(utt, wav, info)`` or ``(utt, None, reason)``.
 
-    ``wav`` is a float32 numpy array (it crosses process boundaries as plain bytes).
+    ``wav`` is a float32 tensor: from a loader worker it crosses into the encoding process
+    through shared memory, so that process copies nothing.
 
     Example
     -------
@@ -106,7 +107,7 @@ def load_utterance(utt, path, min_samples):
     except AudioError as err:
         logger.warning("skipping %s: %s", utt, err)
         return utt, None, err.reason
-    return utt, wav.numpy(), info
+    return utt, wav, info
 
 
 class BatchAudio(torch.utils.data.Dataset):
@@ -135,7 +136,7 @@ class BatchAudio(torch.utils.data.Dataset):
 
 
 def _as_is(item):
-    """DataLoader collate function that leaves a loaded batch as it is (numpy arrays stay numpy)."""
+    """DataLoader collate function that leaves a loaded batch (a list of tuples) as it is."""
     return item
 
 
@@ -177,7 +178,7 @@ def _encode_batch(encoder, manifest, loaded):
         flags["downmixed"] += info.downmixed
         flags["samples"] += len(wav)
         kept.append(utt)
-        wavs.append(torch.from_numpy(wav))
+        wavs.append(wav)
     if encoder.batchable:
         outputs = encoder.encode_list(wavs) if wavs else []
     else:  # one utterance per forward (group-norm models, Whisper exact)
@@ -197,10 +198,16 @@ def _checked_fp16(frames, manifest, utt):
 
 
 def load_encoder(encoder_source, layer=-1, device="cpu", whisper_window=DEFAULT_WHISPER_WINDOW):
-    """Return ``encoder_source`` if it is a :class:`FrozenEncoder`, else load one."""
-    if isinstance(encoder_source, FrozenEncoder):
+    """Return ``encoder_source`` if it is already loaded, else open it (:func:`open_encoder`: ``"fbank"`` or a model).
+
+    Example
+    -------
+    >>> load_encoder("fbank").model_type
+    'fbank'
+    """
+    if isinstance(encoder_source, torch.nn.Module):  # a FrozenEncoder, FbankEncoder or the like
         return encoder_source
-    return FrozenEncoder(encoder_source, layer=layer, device=device, whisper_window=whisper_window)
+    return open_encoder(encoder_source, layer=layer, device=device, whisper_window=whisper_window)
 
 
 def init_store(manifest_path, encoder, out_dir, data_root=None, batch_seconds=DEFAULT_BATCH_SECONDS, create=True):
