@@ -132,7 +132,30 @@ class BatchAudio(torch.utils.data.Dataset):
         return len(self.batches)
 
     def __getitem__(self, index):
-        return [load_utterance(utt, self.paths[utt], self.min_samples) for utt in self.batches[index]]
+        return pack_batch([load_utterance(utt, self.paths[utt], self.min_samples) for utt in self.batches[index]])
+
+
+def pack_batch(loaded):
+    """One batch's waveforms as a single flat tensor (one shared-memory transfer per batch, not per utterance).
+
+    Returns ``(flat, [(utt, n_samples or None, info or reason), ...])``; :func:`unpack_batch` undoes it.
+
+    Example
+    -------
+    >>> flat, items = pack_batch([("a", torch.ones(3), "i"), ("b", None, "silent_audio")])
+    >>> [(utt, wav.tolist() if wav is not None else None, info) for utt, wav, info in unpack_batch((flat, items))]
+    [('a', [1.0, 1.0, 1.0], 'i'), ('b', None, 'silent_audio')]
+    """
+    wavs = [wav for _, wav, _ in loaded if wav is not None]
+    flat = torch.cat(wavs) if wavs else torch.zeros(0)
+    return flat, [(utt, None if wav is None else len(wav), info) for utt, wav, info in loaded]
+
+
+def unpack_batch(packed):
+    """The list of ``(utt, wav or None, info or reason)`` of a :func:`pack_batch` result (``wav``: views)."""
+    flat, items = packed
+    pieces = iter(torch.split(flat, [n for _, n, _ in items if n is not None]))
+    return [(utt, None if n is None else next(pieces), info) for utt, n, info in items]
 
 
 def _as_is(item):
@@ -148,7 +171,7 @@ def loaded_batches(manifest, batches, min_samples, workers=DEFAULT_LOADER_WORKER
 
     Example
     -------
-    >>> [[utt for utt, _, _ in batch] for batch in loaded_batches({"a": {"wav": "/x.wav"}}, [["a"]], 1, 0)]
+    >>> [[utt for utt, _, _ in items] for _, items in loaded_batches({"a": {"wav": "/x.wav"}}, [["a"]], 1, 0)]
     [['a']]
     """
     dataset = BatchAudio(manifest, batches, min_samples)
@@ -161,7 +184,7 @@ def loaded_batches(manifest, batches, min_samples, workers=DEFAULT_LOADER_WORKER
 
 
 def _encode_batch(encoder, manifest, loaded):
-    """Encode one loaded batch (a list of :func:`load_utterance` results).
+    """Encode one loaded batch (a :func:`pack_batch` of :func:`load_utterance` results).
 
     Returns
     -------
@@ -170,7 +193,7 @@ def _encode_batch(encoder, manifest, loaded):
         of each skipped one, and the counts ``resampled``, ``downmixed``, ``samples``.
     """
     kept, wavs, skipped, flags = [], [], [], {"resampled": 0, "downmixed": 0, "samples": 0}
-    for utt, wav, info in loaded:
+    for utt, wav, info in unpack_batch(loaded):
         if wav is None:
             skipped.append([utt, info])
             continue
