@@ -20,8 +20,10 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
+# make demo DEMO_ENCODER=whisper-base (or tiny, or a model folder); the default fbank front end needs no download
+DEMO_ENCODER ?= fbank
 demo: $(VENV)/.installed
-	$(PY) -m speechbrain_phonanchor.demo
+	$(PY) -m speechbrain_phonanchor.demo --encoder $(DEMO_ENCODER)
 
 # On a machine with a CUDA GPU (at most ~10 minutes): the CUDA tests, then the extraction and training
 # benchmarks on the GPU.  Without a GPU the tests skip and the benchmarks are not run.

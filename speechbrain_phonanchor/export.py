@@ -338,7 +338,7 @@ def export_model(experiment_dir, out_dir, aligner_dirs=(), example=None, uar_tab
     import torch
 
     from speechbrain_phonanchor.audio import load_audio
-    from speechbrain_phonanchor.features.encoders import FrozenEncoder
+    from speechbrain_phonanchor.features.encoders import open_encoder
     from speechbrain_phonanchor.inference import encoder_fingerprint
     from speechbrain_phonanchor.model.vowel_ids import NONE_ID
     from speechbrain_phonanchor.phonetics import VOWELS
@@ -363,8 +363,8 @@ def export_model(experiment_dir, out_dir, aligner_dirs=(), example=None, uar_tab
     classes = [label_encoder.ind2lab[i] for i in range(len(label_encoder))]
 
     whisper_window = hp.get("whisper_window") or "30s"  # runs from before the key existed used 30 s windows
-    encoder = FrozenEncoder(hp["encoder_source"], hp["encoder_layer"], whisper_window=whisper_window)
-    bundled = copy_encoder and pathlib.Path(hp["encoder_source"]).is_dir()
+    encoder = open_encoder(hp["encoder_source"], hp["encoder_layer"], whisper_window=whisper_window)
+    bundled = copy_encoder and encoder.model_type != "fbank" and pathlib.Path(hp["encoder_source"]).is_dir()
     encoder_source = str(hp["encoder_source"])
     if bundled:
         shutil.rmtree(out / "encoder", ignore_errors=True)

@@ -47,7 +47,7 @@ from speechbrain.inference.interfaces import Pretrained
 
 from speechbrain_phonanchor.audio import SAMPLE_RATE, load_audio
 from speechbrain_phonanchor.data import collate_utterances, utterance_segments
-from speechbrain_phonanchor.features.encoders import FrozenEncoder
+from speechbrain_phonanchor.features.encoders import FrozenEncoder, open_encoder
 from speechbrain_phonanchor.model.vowel_ids import NONE_ID
 from speechbrain_phonanchor.phonetics import map_phone
 from speechbrain_phonanchor.textgrids import read_alignment
@@ -63,8 +63,11 @@ def encoder_fingerprint(encoder):
     """SHA-256 of a :class:`FrozenEncoder`'s model config, without where it was loaded from.
 
     Two copies of the same encoder folder give the same fingerprint; another model
-    (or the same architecture with other settings) gives another one.
+    (or the same architecture with other settings) gives another one.  The built-in
+    fbank front end has no model config: its fingerprint is the hash of its settings.
     """
+    if getattr(encoder, "model", None) is None:  # FbankEncoder
+        return encoder.config_sha256
     ignored = ("_name_or_path", "transformers_version")
     config = {k: v for k, v in encoder.model.config.to_dict().items() if k not in ignored}
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
@@ -133,8 +136,8 @@ class PhonAnchorClassifier(Pretrained):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.encoder = FrozenEncoder(self._encoder_source(), self.hparams.encoder_layer, device=self.device,
-                                     whisper_window=getattr(self.hparams, "whisper_window", None) or "30s")
+        self.encoder = open_encoder(self._encoder_source(), self.hparams.encoder_layer, device=self.device,
+                                    whisper_window=getattr(self.hparams, "whisper_window", None) or "30s")
         expected = getattr(self.hparams, "encoder_fingerprint", None)
         if expected and expected != encoder_fingerprint(self.encoder):
             raise ValueError(f"encoder {self.hparams.encoder_source} is not the one this model was trained on "

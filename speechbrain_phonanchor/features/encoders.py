@@ -366,3 +366,24 @@ def make_tiny_encoder(folder, model_type="wav2vec2", feat_extract_norm="group", 
     model.save_pretrained(folder)
     extractor.save_pretrained(folder)
     return str(folder)
+
+
+def open_encoder(source, layer=-1, device="cpu", whisper_window=DEFAULT_WHISPER_WINDOW):
+    """Load the front end named by ``source``: the built-in ``"fbank"`` or a pretrained :class:`FrozenEncoder`.
+
+    ``"fbank"`` is reserved for :class:`~speechbrain_phonanchor.features.fbank.FbankEncoder`
+    (80 log-mel bins, its default settings; ``whisper_window`` does not apply); a local
+    folder of that name is reached as ``./fbank``.  Anything else is a Hugging Face id or a
+    local ``save_pretrained`` folder.
+
+    Example
+    -------
+    >>> enc = open_encoder("fbank")
+    >>> enc.model_type, enc.dim, enc.frame_rate
+    ('fbank', 80, 50.0)
+    """
+    if str(source) == "fbank":
+        from speechbrain_phonanchor.features.fbank import FbankEncoder  # fbank.py imports this module
+
+        return FbankEncoder(layer=layer, device=device)
+    return FrozenEncoder(source, layer=layer, device=device, whisper_window=whisper_window)
