@@ -254,13 +254,20 @@ def score_transductive(hparams, brain, task, eval_options):
     """UAR of the selected model over every target utterance (train + valid + test).
 
     The transductive protocol of unsupervised domain adaptation: the target labels are read
-    here only to score, after training.  Per-utterance predictions go to
+    here only to score, after training.  With ``target_labels: analysis_subset`` the analysis
+    subset (whose labels training used) is left out.  Per-utterance predictions go to
     ``target_all_predictions.csv``.  Returns ``(uar, n)``; ``(None, 0)`` for in-domain runs,
     which trained on the target train labels.
     """
     if hparams["variant"] == "in-domain":
         return None, 0
-    parts = [open_dataset(hparams, task, "target", split) for split in ("train", "valid", "test")]
+    valid = load_manifest(manifest_path(hparams, "target", "valid"), resolve=False)
+    if hparams["target_labels"] == "analysis_subset":  # its labels were used in training: not scored
+        used = set(draw_subset(valid, hparams["analysis_per_emotion"], hparams["analysis_seed"]).entries)
+        valid = {utt: entry for utt, entry in valid.items() if utt not in used}
+    parts = [open_dataset(hparams, task, "target", "train"), open_dataset(hparams, task, "target", "test")]
+    if valid:
+        parts.append(open_dataset(hparams, task, "target", "valid", manifest=valid))
     every = torch.utils.data.ConcatDataset(parts)
     test_predictions = brain.hparams.predictions_file
     brain.hparams.predictions_file = str(pathlib.Path(hparams["output_folder"]) / "target_all_predictions.csv")

@@ -193,3 +193,14 @@ def test_gate_ramp_cap_and_saved_pseudo_labels(pair):
     assert all(record["n"] > 0 and 0.0 <= record["accuracy"] <= 1.0 for record in scored)
     folder = pathlib.Path(brain.hparams.output_folder) / "pseudo_labels"
     assert sorted(path.name for path in folder.iterdir()) == ["epoch_002.csv", "epoch_003.csv"]
+
+
+def test_analysis_subset_runs_are_not_scored_on_the_labels_they_used(pair):
+    brain = run(pair, "subset", target_labels="analysis_subset", number_of_epochs=1)
+    metrics = json.loads(pathlib.Path(brain.hparams.metrics_file).read_text(encoding="utf-8"))
+    sizes = {split: len(json.loads((pair / "manifests" / "tgt" / f"{split}.json").read_text()))
+             for split in ("train", "valid", "test")}
+    used = sum(record["target_seen"] > 0 for record in metrics["adaptation"])  # the subset was used
+    assert used and metrics["target_transductive_n"] < sum(sizes.values())
+    assert metrics["target_transductive_n"] >= sizes["train"] + sizes["test"]
+    assert all(record["accuracy"] == 1.0 for record in metrics["pseudo_label_accuracy"])  # true labels
