@@ -67,6 +67,12 @@ def test_identical_runs_give_no_significance():
     assert math.isnan(result.p) and result.stars == ""
 
 
+def test_differences_equal_but_for_float_noise_get_no_t_test():
+    runs = _runs({"CL": [0.375, 0.3392857142857143], "AGA-CL": [0.35714285714285715, 0.32142857142857145]})
+    result = paired_ttest(runs, baseline="CL").iloc[0]
+    assert math.isnan(result.t) and math.isnan(result.p) and result.stars == ""
+
+
 def test_summary_and_paper_table(tmp_path):
     runs = pd.concat(
         [_runs({"CL": [0.40, 0.50], "BA-CL": [0.60, 0.70]}), _runs({"CL": [0.30, 0.30]}, direction="it→pl")]
@@ -76,7 +82,7 @@ def test_summary_and_paper_table(tmp_path):
     assert summary.loc[("pl→it", "BA-CL"), "std"] == pytest.approx(0.0707107, rel=1e-5)
     table = paper_table(runs, baseline="CL")
     assert table.loc["CL", "pl→it"] == "45.00 ± 7.07"
-    assert table.loc["BA-CL", "pl→it"] == "65.00 ± 7.07***"  # constant +0.2 difference
+    assert table.loc["BA-CL", "pl→it"] == "65.00 ± 7.07"  # constant +0.2 difference: no variance, no t-test
     assert table.loc["BA-CL", "it→pl"] == "–"
     write_table(table, tmp_path / "table4", index_name="variant")
     markdown = (tmp_path / "table4.md").read_text()

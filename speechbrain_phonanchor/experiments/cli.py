@@ -98,8 +98,8 @@ def write_pseudo_report(grids, out):
     pathlib.Path(out).mkdir(parents=True, exist_ok=True)
     by_variant = summarise_by_variant(per_run)
     for name, frame in (("pseudo_labels_per_run", per_run), ("pseudo_labels_by_variant", by_variant)):
-        write_table(frame.round(4).set_index(list(frame.columns[:2])) if not frame.empty else frame,
-                    pathlib.Path(out) / name)
+        write_table(frame.round(4).set_index("direction") if not frame.empty else frame, pathlib.Path(out) / name,
+                    index_name="direction")
     print(f"wrote pseudo-label diagnostics of {len(per_run)} anchored runs to {out}")
     return 0
 
