@@ -16,9 +16,10 @@ Example
 >>> import pandas as pd
 >>> rows = [{"direction": "a→b", "task": "4class", "variant": v, "seed": s, "uar": u}
 ...         for v, base in (("CL", 0.40), ("AGA-CL", 0.45)) for s, u in enumerate([base, base + 0.01, base - 0.01])]
+>>> rows[-1]["uar"] += 0.005  # paired differences 0.05, 0.05, 0.055: not constant, so a t-test applies
 >>> table = paper_table(pd.DataFrame(rows), baseline="CL")
 >>> table.loc["AGA-CL", "a→b"]
-'45.00 ± 1.00***'
+'45.17 ± 0.76***'
 """
 
 import math

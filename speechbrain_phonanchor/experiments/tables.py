@@ -31,14 +31,15 @@ Example
 >>> import tempfile
 >>> rows = [{"direction": "a→b", "task": "4class", "variant": v, "seed": s, "uar": u, "encoder": "w"}
 ...         for v, base in (("CL", 0.40), ("AGA-CL", 0.45)) for s, u in enumerate([base, base + 0.01, base - 0.01])]
+>>> rows[-1]["uar"] += 0.005  # paired differences 0.05, 0.05, 0.055: not constant, so a t-test applies
 >>> written = make_tables(pd.DataFrame(rows), tempfile.mkdtemp(), plots=False)
 >>> sorted(written)
 ['summary_vs_AGA-CL', 'summary_vs_CL', 'table4_4class_vs_AGA-CL', 'table4_4class_vs_CL', 'ttests']
 >>> written["table4_4class_vs_CL"].loc["AGA-CL", "a→b"]
-'45.00 ± 1.00***'
+'45.17 ± 0.76***'
 >>> summary = written["summary_vs_CL"].set_index("variant")
 >>> summary.loc["AGA-CL", ["mean", "95% CI", "diff vs CL", "95% CI of diff"]].tolist()
-['45.00', '[44.00, 46.00]', '+5.00***', '[5.00, 5.00]']
+['45.17', '[44.50, 46.00]', '+5.17***', '[5.00, 5.50]']
 """
 
 import pathlib
