@@ -27,10 +27,10 @@ bytes however utterances are batched, so this module calls ``transformers`` dire
   zero-padded only to a whole 20 ms frame and the encoder sees just its own log-mel
   frames, with the positional embeddings cut to that length; it runs one chunk at a
   time (Whisper takes no attention mask), so a 3 s utterance costs about a tenth of a
-  30 s window.  With ``"30s"`` each chunk is padded to 30 s as Whisper was trained;
-  ``"30s"`` is the default.  Either way only the frames that cover real audio are kept (``ceil(chunk_samples /
-  320)`` per chunk).  The two give different features: a store records which one it
-  was built with.
+  30 s window.  With ``"30s"`` (the default) each chunk is padded to 30 s as Whisper
+  was trained.  Either way only the frames that cover real audio are kept
+  (``ceil(chunk_samples / 320)`` per chunk).  The two give different features: a store
+  records which one it was built with.
 
 Example
 -------

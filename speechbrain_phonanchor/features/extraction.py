@@ -92,8 +92,8 @@ def plan_batches(durations, batch_seconds, cost=float):
 def load_utterance(utt, path, min_samples):
     """Read one utterance's audio as 16 kHz mono; return ``(utt, wav, info)`` or ``(utt, None, reason)``.
 
-    ``wav`` is a float32 tensor: from a loader worker it crosses into the encoding process
-    through shared memory, so that process copies nothing.
+    ``wav`` is a float32 tensor (:func:`pack_batch` joins a batch's tensors for the trip out of
+    a loader worker).
 
     Example
     -------
@@ -111,7 +111,8 @@ def load_utterance(utt, path, min_samples):
 
 
 class BatchAudio(torch.utils.data.Dataset):
-    """Item ``i``: the loaded audio of the ``i``-th batch to encode, a list of :func:`load_utterance` results.
+    """Item ``i``: the loaded audio of the ``i``-th batch to encode, as :func:`pack_batch` of its
+    :func:`load_utterance` results.
 
     Arguments
     ---------
@@ -159,7 +160,7 @@ def unpack_batch(packed):
 
 
 def _as_is(item):
-    """DataLoader collate function that leaves a loaded batch (a list of tuples) as it is."""
+    """DataLoader collate function that leaves a loaded batch (a :func:`pack_batch` result) as it is."""
     return item
 
 
