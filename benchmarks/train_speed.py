@@ -11,7 +11,14 @@ of the model of ``hparams/generic_pair.yaml`` under five settings, side by side 
   projected), still with attention-weight dropout 0.1;
 - ``+ attention_dropout 0``: the fused ``scaled_dot_product_attention`` kernel can run;
 - ``+ length buckets``: batches of similar source length (``length_buckets: 8``);
-- ``+ bf16``: ``--precision=bf16`` autocast (fast on CPUs with AVX-512 BF16 / AMX and on GPUs).
+- ``+ bf16``: ``--precision=bf16`` autocast (fast on CPUs with AVX-512 BF16 / AMX and on GPUs);
+- ``+ sorted triplet sum``: the "all" triplet loss without the (anchors × sources × sources)
+  tensor and the distances without the (anchors × sources × dim) difference tensor
+  (:func:`~speechbrain_phonanchor.model.losses.all_triplets_sum`); before, the settings above
+  use the brute-force versions kept here;
+- ``+ fp32 attention kernel on CPU``: the fused attention kernel in fp32 under bf16 autocast
+  (``attention.FP32_ON_CPU``; PyTorch's CPU kernel is slower in bf16).  On a GPU it changes
+  nothing.
 
 Frames are random fp16 with the lengths of the real stores when ``--source-store`` /
 ``--target-store`` are given (e.g. the Whisper-base stores of nEMO and EMOVO), otherwise
@@ -39,6 +46,8 @@ from speechbrain_phonanchor.data import (
     collate_pairs,
     get_task,
 )
+from speechbrain_phonanchor.model import attention as attention_module
+from speechbrain_phonanchor.model import losses as losses_module
 from speechbrain_phonanchor.model.attention import padding_mask
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -78,6 +87,31 @@ def reference_forward(self, frames, lengths=None, paired=None, paired_lengths=No
         memory, key_padding = paired, padding_mask(paired_lengths, paired.shape[1])
     attended, _ = self.attention(frames, memory, memory, key_padding_mask=key_padding, need_weights=False)
     return self.norm(frames + self.dropout(attended))
+
+
+def brute_force_euclidean(a, b, eps=1e-12):
+    """The distances as they were: through an (N, M, E) difference tensor."""
+    return ((a.unsqueeze(1) - b.unsqueeze(0)) ** 2).sum(dim=-1).clamp_min(eps).sqrt()
+
+
+def brute_force_all_triplets(distances, positive, negative, margin):
+    """The "all" triplet sum as it was: the whole (A, S, S) tensor of triplets."""
+    losses = torch.relu(distances.unsqueeze(2) - distances.unsqueeze(1) + margin)
+    valid = positive.unsqueeze(2) & negative.unsqueeze(1)
+    return (losses * valid).sum(), int(valid.sum())
+
+
+@contextlib.contextmanager
+def implementations(setting):
+    """Swap in the brute-force triplet sum and the bf16 CPU attention kernel for the settings before them."""
+    saved = losses_module.euclidean, losses_module.all_triplets_sum, attention_module.FP32_ON_CPU
+    if not setting["sorted_triplets"]:
+        losses_module.euclidean, losses_module.all_triplets_sum = brute_force_euclidean, brute_force_all_triplets
+    attention_module.FP32_ON_CPU = setting["fp32_cpu_attention"]
+    try:
+        yield
+    finally:
+        losses_module.euclidean, losses_module.all_triplets_sum, attention_module.FP32_ON_CPU = saved
 
 
 def build(dim, seed=0):
@@ -140,12 +174,22 @@ def make_batches(pairs, batch_size, buckets, seed):
     return [collate_pairs([pairs[i] for i in indices]) for indices in order]
 
 
+def setting(**changes):
+    """The flags of one setting: the current code with ``changes``."""
+    flags = dict(reference=False, attention_dropout0=True, buckets=True, bf16=True, sorted_triplets=True,
+                 fp32_cpu_attention=True)
+    return {**flags, **changes}
+
+
+OLD = dict(sorted_triplets=False, fp32_cpu_attention=False)
 SETTINGS = [
-    ("reference", dict(reference=True, attention_dropout0=False, buckets=False, bf16=False)),
-    ("+ real-frame projections", dict(reference=False, attention_dropout0=False, buckets=False, bf16=False)),
-    ("+ attention_dropout 0", dict(reference=False, attention_dropout0=True, buckets=False, bf16=False)),
-    ("+ length buckets", dict(reference=False, attention_dropout0=True, buckets=True, bf16=False)),
-    ("+ bf16", dict(reference=False, attention_dropout0=True, buckets=True, bf16=True)),
+    ("reference", setting(reference=True, attention_dropout0=False, buckets=False, bf16=False, **OLD)),
+    ("+ real-frame projections", setting(attention_dropout0=False, buckets=False, bf16=False, **OLD)),
+    ("+ attention_dropout 0", setting(buckets=False, bf16=False, **OLD)),
+    ("+ length buckets", setting(bf16=False, **OLD)),
+    ("+ bf16", setting(**OLD)),
+    ("+ sorted triplet sum", setting(fp32_cpu_attention=False)),
+    ("+ fp32 attention kernel on CPU", setting()),
 ]
 
 
@@ -171,9 +215,10 @@ def main(argv=None):
     for name, setting in SETTINGS:
         if setting["bf16"] and args.no_bf16:
             continue
-        seconds = time_steps(pairs, batches[setting["buckets"]], args.dim, setting, args.steps, args.device)
+        with implementations(setting):
+            seconds = time_steps(pairs, batches[setting["buckets"]], args.dim, setting, args.steps, args.device)
         reference = reference or seconds
-        print(f"{name:28s} {seconds:7.3f} s/step   speed-up ×{reference / seconds:5.2f}")
+        print(f"{name:32s} {seconds:7.3f} s/step   speed-up ×{reference / seconds:5.2f}")
 
 
 if __name__ == "__main__":

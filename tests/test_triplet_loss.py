@@ -102,3 +102,39 @@ def test_anchors_can_be_set_later_and_unknown_vowels_fail():
         loss.set_anchors({"hap": ["x"]}, CLASSES)
     with pytest.raises(ValueError, match="mining"):
         VowelTripletLoss(mining="semi")
+
+
+def brute_force_all_triplets(distances, positive, negative, margin):
+    """Every (anchor, positive, negative) triplet as an (A, S, S) tensor: the definition."""
+    losses = torch.relu(distances.unsqueeze(2) - distances.unsqueeze(1) + margin)
+    valid = positive.unsqueeze(2) & negative.unsqueeze(1)
+    return (losses * valid).sum(), int(valid.sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sorted_all_triplets_equal_brute_force_value_count_and_gradient(seed):
+    from speechbrain_phonanchor.model.losses import all_triplets_sum
+
+    generator = torch.Generator().manual_seed(seed)
+    distances = (torch.rand(7, 40, generator=generator) * 3).requires_grad_(True)
+    positive = torch.rand(7, 40, generator=generator) < 0.3
+    negative = ~positive & (torch.rand(7, 40, generator=generator) < 0.8)  # some segments are neither
+    negative[0] = False  # an anchor without negatives
+    total, count = all_triplets_sum(distances, positive, negative, margin=1.0)
+    (gradient,) = torch.autograd.grad(total, distances)
+    expected, expected_count = brute_force_all_triplets(distances, positive, negative, 1.0)
+    (expected_gradient,) = torch.autograd.grad(expected, distances)
+    assert count == expected_count > 0
+    assert torch.allclose(total, expected, rtol=1e-5)
+    assert torch.allclose(gradient, expected_gradient, atol=1e-5)
+    assert gradient.abs().sum() > 0
+
+
+def test_sorted_all_triplets_without_any_triplet_is_zero():
+    from speechbrain_phonanchor.model.losses import all_triplets_sum
+
+    distances = torch.rand(3, 5, requires_grad=True)
+    everything, nothing = torch.ones(3, 5, dtype=torch.bool), torch.zeros(3, 5, dtype=torch.bool)
+    total, count = all_triplets_sum(distances, everything, nothing, 1.0)
+    assert (float(total), count) == (0.0, 0)
+    total.backward()  # the graph is kept

@@ -37,10 +37,16 @@ torch.Size([2, 30, 8])
 torch.Size([2, 30, 8])
 """
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from speechbrain.dataio.dataio import length_to_mask
 from torch import nn
+
+# On the CPU the fused attention kernel runs in fp32 even under bf16 autocast: PyTorch's CPU kernel is
+# slower in bf16 (benchmarks/train_speed.py measures it).  On a GPU the autocast dtype is kept.
+FP32_ON_CPU = True
 
 
 def padding_mask(lengths, max_len):
@@ -130,9 +136,13 @@ class CrossPhoneticAttention(nn.Module):
         def split_heads(x):
             return x.reshape(batch, x.shape[1], heads, dim // heads).transpose(1, 2)
 
-        attended = F.scaled_dot_product_attention(
-            split_heads(query), split_heads(key), split_heads(value), attn_mask=attend,
-            dropout_p=mha.dropout if self.training else 0.0)
+        query, key, value = split_heads(query), split_heads(key), split_heads(value)
+        on_cpu = frames.device.type == "cpu" and FP32_ON_CPU
+        if on_cpu:
+            query, key, value = query.float(), key.float(), value.float()
+        with torch.autocast("cpu", enabled=False) if on_cpu else contextlib.nullcontext():
+            attended = F.scaled_dot_product_attention(
+                query, key, value, attn_mask=attend, dropout_p=mha.dropout if self.training else 0.0)
         attended = attended.transpose(1, 2).reshape(batch, n_frames, dim)
         attended = project_real_frames(attended, real, mha.out_proj.weight, mha.out_proj.bias)
         return self.norm(frames + self.dropout(attended).to(frames.dtype))

@@ -12,8 +12,9 @@ is e, where v is an *anchor vowel* of e (from the anchors file):
 Mining (``mining``):
 
 - ``"all"`` (default): every valid (anchor, positive, negative) triplet in
-  the batch, averaged over the number of valid triplets.  Memory per vowel is
-  ``n_anchors × n_source_segments²`` floats.
+  the batch, averaged over the number of valid triplets.  The sum is computed without
+  forming the triplets (:func:`all_triplets_sum`: sorted negatives and a cumulative sum),
+  in ``n_anchors × n_source_segments`` memory per vowel.
 - ``"hard"``: batch-hard; per anchor, the farthest positive and the nearest
   negative, averaged over anchors that have both.
 
@@ -40,8 +41,18 @@ from speechbrain_phonanchor.model.vowel_ids import N_VOWEL_IDS, vowel_id
 
 
 def euclidean(a, b, eps=1e-12):
-    """Pairwise Euclidean distances (N, M) between rows of ``a`` (N, E) and ``b`` (M, E), safe to differentiate at 0."""
-    return ((a.unsqueeze(1) - b.unsqueeze(0)) ** 2).sum(dim=-1).clamp_min(eps).sqrt()
+    """Pairwise Euclidean distances (N, M) between rows of ``a`` (N, E) and ``b`` (M, E), safe to differentiate at 0.
+
+    Computed as ``|a|² + |b|² - 2 a·b`` in float32 with autocast off (no (N, M, E) difference
+    tensor: that tensor and its gradient were most of a training step's time).
+
+    >>> euclidean(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [0.0, 0.0]])).round(decimals=4).tolist()
+    [[5.0, 0.0]]
+    """
+    with torch.autocast(a.device.type, enabled=False):
+        a, b = a.float(), b.float()
+        squared = (a * a).sum(dim=1, keepdim=True) + (b * b).sum(dim=1) - 2.0 * (a @ b.T)
+        return squared.clamp_min(eps).sqrt()
 
 
 class VowelTripletLoss(nn.Module):
@@ -146,14 +157,57 @@ class VowelTripletLoss(nn.Module):
     def _mine(self, distances, positive, negative):
         """Return (sum of triplet losses, number of triplets) for one vowel's (anchors × source) distances."""
         if self.mining == "all":
-            losses = torch.relu(distances.unsqueeze(2) - distances.unsqueeze(1) + self.margin)
-            valid = positive.unsqueeze(2) & negative.unsqueeze(1)
-            return (losses * valid).sum(), int(valid.sum())
+            return all_triplets_sum(distances, positive, negative, self.margin)
         has_both = positive.any(dim=1) & negative.any(dim=1)
         hardest_positive = distances.masked_fill(~positive, float("-inf")).max(dim=1).values
         hardest_negative = distances.masked_fill(~negative, float("inf")).min(dim=1).values
         losses = torch.relu(hardest_positive - hardest_negative + self.margin)
         return losses[has_both].sum(), int(has_both.sum())
+
+
+def all_triplets_sum(distances, positive, negative, margin):
+    """Sum of ``max(0, d(a, p) - d(a, n) + margin)`` over every (anchor, positive, negative), and their count.
+
+    Equal to summing the (A, S, S) tensor of all triplets, in O(A · S log S) time and O(A · S)
+    memory: per anchor, the negatives' distances are sorted once; for a positive at distance
+    ``d``, the negatives that violate the margin are those closer than ``d + margin`` (found by
+    binary search), and their losses sum to ``k · (d + margin) - (sum of those k distances)``, read
+    from a cumulative sum.  Gradients are those of the brute-force sum.
+
+    Arguments
+    ---------
+    distances : torch.Tensor
+        (A, S) anchor-to-source distances.
+    positive, negative : torch.Tensor
+        (A, S) bool: which source segments are positives / negatives of each anchor.
+    margin : float
+        Triplet margin.
+
+    Returns
+    -------
+    tuple
+        (scalar tensor: the sum of the triplet losses, int: the number of triplets).
+
+    Example
+    -------
+    >>> d = torch.tensor([[1.0, 0.5, 3.0]])
+    >>> total, count = all_triplets_sum(d, torch.tensor([[True, False, False]]),
+    ...                                 torch.tensor([[False, True, True]]), margin=1.0)
+    >>> float(total), count    # max(0, 1 - 0.5 + 1) + max(0, 1 - 3 + 1)
+    (1.5, 2)
+    """
+    count = int((positive.sum(dim=1) * negative.sum(dim=1)).sum())
+    if count == 0:
+        return distances.sum() * 0.0, 0
+    negative_distances = distances.masked_fill(~negative, float("inf"))
+    ordered, _ = negative_distances.sort(dim=1)  # the anchor's negatives first, nearest first
+    finite = torch.isfinite(ordered)
+    cumulative = torch.cat([ordered.new_zeros(len(ordered), 1),
+                            torch.where(finite, ordered, torch.zeros_like(ordered)).cumsum(dim=1)], dim=1)
+    thresholds = distances + margin
+    violating = torch.searchsorted(ordered.detach().contiguous(), thresholds.detach().contiguous())
+    losses = violating * thresholds - cumulative.gather(1, violating)
+    return losses[positive].sum(), count
 
 
 def _flatten(embeddings, vowels, mask, labels):
