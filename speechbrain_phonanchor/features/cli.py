@@ -57,9 +57,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-seconds", type=float, default=DEFAULT_BATCH_SECONDS,
                         help="most padded seconds of audio per batch (default %(default)s)")
     parser.add_argument("--whisper-window", choices=WHISPER_WINDOWS, default=DEFAULT_WHISPER_WINDOW,
-                        help="Whisper encoders: 'exact' encodes each utterance at its own length (about 10x faster "
-                             "on 2-5 s utterances), '30s' pads to Whisper's 30 s window (default %(default)s); "
-                             "part of the store's identity")
+                        help="Whisper encoders: '30s' pads to Whisper's 30 s window (default %(default)s: its features "
+                             "learned better); 'exact' encodes each utterance at its own length (about 10x faster "
+                             "on 2-5 s utterances, for fast iteration); part of the store's identity")
     parser.add_argument("--loader-workers", type=int, default=DEFAULT_LOADER_WORKERS,
                         help="processes that read audio ahead of the encoder (0: no overlap; default %(default)s)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")

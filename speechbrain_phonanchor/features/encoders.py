@@ -28,9 +28,11 @@ bytes however utterances are batched, so this module calls ``transformers`` dire
   frames, with the positional embeddings cut to that length; it runs one chunk at a
   time (Whisper takes no attention mask), so a 3 s utterance costs about a tenth of a
   30 s window.  With ``"30s"`` (the default) each chunk is padded to 30 s as Whisper
-  was trained.  Either way only the frames that cover real audio are kept
-  (``ceil(chunk_samples / 320)`` per chunk).  The two give different features: a store
-  records which one it was built with.
+  was trained; its features learned better (CL nEMO → EMOVO: +7 pp target UAR over
+  ``"exact"``, README "Whisper window"), so ``"exact"`` is for fast iteration.  Either
+  way only the frames that cover real audio are kept (``ceil(chunk_samples / 320)``
+  per chunk).  The two give different features: a store records which one it was
+  built with.
 
 Example
 -------
