@@ -174,7 +174,7 @@ def make_batches(pairs, batch_size, buckets, seed):
     return [collate_pairs([pairs[i] for i in indices]) for indices in order]
 
 
-def setting(**changes):
+def setting_flags(**changes):
     """The flags of one setting: the current code with ``changes``."""
     flags = dict(reference=False, attention_dropout0=True, buckets=True, bf16=True, sorted_triplets=True,
                  fp32_cpu_attention=True)
@@ -183,13 +183,13 @@ def setting(**changes):
 
 OLD = dict(sorted_triplets=False, fp32_cpu_attention=False)
 SETTINGS = [
-    ("reference", setting(reference=True, attention_dropout0=False, buckets=False, bf16=False, **OLD)),
-    ("+ real-frame projections", setting(attention_dropout0=False, buckets=False, bf16=False, **OLD)),
-    ("+ attention_dropout 0", setting(buckets=False, bf16=False, **OLD)),
-    ("+ length buckets", setting(bf16=False, **OLD)),
-    ("+ bf16", setting(**OLD)),
-    ("+ sorted triplet sum", setting(fp32_cpu_attention=False)),
-    ("+ fp32 attention kernel on CPU", setting()),
+    ("reference", setting_flags(reference=True, attention_dropout0=False, buckets=False, bf16=False, **OLD)),
+    ("+ real-frame projections", setting_flags(attention_dropout0=False, buckets=False, bf16=False, **OLD)),
+    ("+ attention_dropout 0", setting_flags(buckets=False, bf16=False, **OLD)),
+    ("+ length buckets", setting_flags(bf16=False, **OLD)),
+    ("+ bf16", setting_flags(**OLD)),
+    ("+ sorted triplet sum", setting_flags(fp32_cpu_attention=False)),
+    ("+ fp32 attention kernel on CPU", setting_flags()),
 ]
 
 

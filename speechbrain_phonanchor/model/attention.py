@@ -137,10 +137,10 @@ class CrossPhoneticAttention(nn.Module):
             return x.reshape(batch, x.shape[1], heads, dim // heads).transpose(1, 2)
 
         query, key, value = split_heads(query), split_heads(key), split_heads(value)
-        on_cpu = frames.device.type == "cpu" and FP32_ON_CPU
-        if on_cpu:
+        fp32_kernel = frames.device.type == "cpu" and FP32_ON_CPU
+        if fp32_kernel:
             query, key, value = query.float(), key.float(), value.float()
-        with torch.autocast("cpu", enabled=False) if on_cpu else contextlib.nullcontext():
+        with torch.autocast("cpu", enabled=False) if fp32_kernel else contextlib.nullcontext():
             attended = F.scaled_dot_product_attention(
                 query, key, value, attn_mask=attend, dropout_p=mha.dropout if self.training else 0.0)
         attended = attended.transpose(1, 2).reshape(batch, n_frames, dim)

@@ -201,9 +201,8 @@ def all_triplets_sum(distances, positive, negative, margin):
         return distances.sum() * 0.0, 0
     negative_distances = distances.masked_fill(~negative, float("inf"))
     ordered, _ = negative_distances.sort(dim=1)  # the anchor's negatives first, nearest first
-    finite = torch.isfinite(ordered)
-    cumulative = torch.cat([ordered.new_zeros(len(ordered), 1),
-                            torch.where(finite, ordered, torch.zeros_like(ordered)).cumsum(dim=1)], dim=1)
+    summed = ordered.masked_fill(ordered.isinf(), 0.0).cumsum(dim=1)  # the non-negatives (inf) add nothing
+    cumulative = torch.cat([ordered.new_zeros(len(ordered), 1), summed], dim=1)
     thresholds = distances + margin
     violating = torch.searchsorted(ordered.detach().contiguous(), thresholds.detach().contiguous())
     losses = violating * thresholds - cumulative.gather(1, violating)
