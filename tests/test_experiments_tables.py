@@ -148,3 +148,21 @@ def test_transductive_tables_only_when_the_column_has_values(tmp_path):
     assert markdown.index("# Results") < markdown.index("# Transductive target UAR")
     assert "## table4_4class_vs_CL_transductive (marks vs CL)" in markdown
     assert "## ttests_transductive" in markdown
+
+
+def test_two_whisper_windows_are_two_encoders_not_repeated_runs(tmp_path):
+    exact = pd.DataFrame(rows("pl→it", "4class", "CL", 0.40) + rows("pl→it", "4class", "AGA-CL", 0.42))
+    padded = pd.DataFrame(rows("pl→it", "4class", "CL", 0.48) + rows("pl→it", "4class", "AGA-CL", 0.47))
+    exact.assign(whisper_window="exact").to_csv(tmp_path / "exact.csv", index=False)
+    padded.assign(whisper_window="30s").to_csv(tmp_path / "padded.csv", index=False)
+
+    written = make_tables([tmp_path / "exact.csv", tmp_path / "padded.csv"], tmp_path / "out", plots=False)
+    summary = written["summary_vs_CL"].set_index(["encoder", "variant"])
+    assert summary["n"].tolist() == [5, 5, 5, 5]  # no seed of one window dropped as a repeat of the other
+    assert summary.loc[("whisper_base [exact]", "AGA-CL"), "diff vs CL"].startswith("+2.00")
+    assert summary.loc[("whisper_base [30s]", "AGA-CL"), "diff vs CL"].startswith("-1.00")
+    assert "table8_encoders_vs_CL" in written
+    assert written["table4_4class_whisper_base_30s_vs_CL"].loc["CL", "pl→it"] == "48.00 ± 0.79"
+
+    one_window = make_tables(exact.assign(whisper_window="exact"), tmp_path / "one", plots=False)
+    assert set(one_window["summary_vs_CL"]["encoder"]) == {"whisper_base"}

@@ -76,9 +76,34 @@ CI_LEGEND = ("Summary tables: mean and paired difference (variant − baseline) 
 
 
 def load_results(paths):
-    """Concatenate ``results.csv`` files (rows repeated across files are kept once)."""
+    """Concatenate ``results.csv`` files (rows repeated across files are kept once).
+
+    Encoders run with several Whisper windows are told apart first (:func:`label_windows`), so a
+    run with ``30s`` features is not taken for a repeat of the same seed with ``exact`` ones.
+    """
     frames = [pd.read_csv(path) for path in paths]
-    return pd.concat(frames, ignore_index=True).drop_duplicates(subset=_run_keys(frames[0])).reset_index(drop=True)
+    results = label_windows(pd.concat(frames, ignore_index=True))
+    return results.drop_duplicates(subset=_run_keys(results)).reset_index(drop=True)
+
+
+def label_windows(results):
+    """Append the Whisper window to the ``encoder`` of every encoder that ran with more than one.
+
+    The tables group runs by encoder, so ``whisper_base`` with ``exact`` and with ``30s``
+    features become two encoders (Table 8 compares them); an encoder run with one window keeps
+    its name.  Applying it twice changes nothing.
+
+    >>> runs = pd.DataFrame({"encoder": ["whisper_base", "whisper_base", "wav2vec2"],
+    ...                      "whisper_window": ["exact", "30s", "30s"]})
+    >>> label_windows(runs)["encoder"].tolist()
+    ['whisper_base [exact]', 'whisper_base [30s]', 'wav2vec2']
+    """
+    if not {"encoder", "whisper_window"} <= set(results.columns):
+        return results
+    windows = results.dropna(subset=["whisper_window"]).groupby("encoder")["whisper_window"].nunique()
+    several = results["encoder"].isin(windows[windows > 1].index) & results["whisper_window"].notna()
+    with_window = results["encoder"] + " [" + results["whisper_window"].astype(str) + "]"
+    return results.assign(encoder=results["encoder"].where(~several, with_window))
 
 
 def _run_keys(results):
@@ -125,7 +150,7 @@ def table_specs(results):
     encoders = list(dict.fromkeys(results["encoder"])) if "encoder" in results.columns else [None]
     for encoder in encoders:
         part = results if encoder is None else results[results["encoder"] == encoder]
-        suffix = f"_{encoder}" if len(encoders) > 1 else ""
+        suffix = f"_{_slug(encoder)}" if len(encoders) > 1 else ""
         four = part[part["task"] == "4class"]
         if len(four):
             specs.append((f"table4_4class{suffix}", four, four["direction"]))
@@ -142,7 +167,8 @@ def table_specs(results):
 
 
 def _slug(text):
-    return str(text).replace("→", "_to_").replace(" ", "_")
+    """File-name form of a direction or encoder label: ``"a→b [30s]"`` → ``"a_to_b_30s"``."""
+    return str(text).replace("→", "_to_").replace(" ", "_").replace("[", "").replace("]", "")
 
 
 def all_ttests(results, baselines=BASELINES, metric="uar", confidence=CONFIDENCE, resamples=RESAMPLES):
@@ -226,8 +252,7 @@ def make_tables(results, out_dir, baselines=BASELINES, plots=True, confidence=CO
     dict
         Table stem → DataFrame written.
     """
-    if not isinstance(results, pd.DataFrame):
-        results = load_results(results)
+    results = label_windows(results) if isinstance(results, pd.DataFrame) else load_results(results)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, sections = {}, []
