@@ -8,6 +8,7 @@ Usage::
     phonanchor-grid collect results/grid/nemo_to_emovo      # results.csv of a grid stopped part way
     phonanchor-grid tables results/grid/*/results.csv --out docs/results
     phonanchor-grid pseudo results/grid/* --out docs/results/pseudo_labels
+    phonanchor-grid splits results/grid/* --manifests results/manifests --out docs/results/target_splits
     phonanchor-grid anchoring results/grid/nemo_to_emovo/runs/4class/AGA-CL/1 --out docs/results/anchoring
 
 ``run``: every ``--key=value`` argument it does not know is a ``train.py``
@@ -15,7 +16,9 @@ override shared by all runs (SpeechBrain run options such as ``--device`` too).
 Finished runs (those with a ``metrics.json``) are skipped, so the same command
 resumes a grid.  ``collect``: (re)write ``results.csv`` from the runs finished so far.
 ``pseudo``: per anchored run, when adaptation started and how accurate each epoch's
-pseudo-labels were (scored after training).  ``tables``: every paper table, bootstrap CIs,
+pseudo-labels were (scored after training).  ``splits``: the target UAR of every run split by
+the target's own splits (train: adapted on; valid, test: never trained on), each variant
+against a baseline per split.  ``tables``: every paper table, bootstrap CIs,
 t-tests and confusion matrices
 from one or more ``results.csv`` (for the held-out and, where present, the
 transductive target UAR).  ``anchoring``: Com tables and t-SNE of the
@@ -68,6 +71,12 @@ def build_parser():
     pseudo = commands.add_parser("pseudo", help="pseudo-label accuracy and adaptation diagnostics per anchored run")
     pseudo.add_argument("grids", nargs="+", help="grid folders (each holds runs/)")
     pseudo.add_argument("--out", required=True, help="output folder (pseudo_labels_per_run / _by_variant .csv/.md)")
+    splits = commands.add_parser("splits", help="target UAR per target split (adapted-on train, valid, test) per run, "
+                                 "and each variant against a baseline per split")
+    splits.add_argument("grids", nargs="+", help="grid folders (each holds runs/)")
+    splits.add_argument("--manifests", required=True, help="the manifest_folder the runs trained with")
+    splits.add_argument("--out", required=True, help="output folder (target_splits_per_run / _vs_<baseline> .csv/.md)")
+    splits.add_argument("--baseline", default="CL", help="variant to compare with")
     anchoring = commands.add_parser("anchoring", help="Com and t-SNE before/after anchoring for one trained run")
     anchoring.add_argument("run", help="a finished run folder (holds hyperparams.yaml and save/)")
     anchoring.add_argument("--out", required=True, help="output folder")
@@ -104,6 +113,31 @@ def write_pseudo_report(grids, out):
     return 0
 
 
+def write_split_report(grids, manifests, out, baseline):
+    """Write the per-split target UAR of ``grids`` to ``out`` (CSV and Markdown, UAR in %, differences in
+    percentage points); return 0."""
+    import pathlib
+
+    from speechbrain_phonanchor.experiments.stats import write_table
+    from speechbrain_phonanchor.experiments.target_splits import SCORES, split_summary, split_table
+
+    percent_columns = ("mean", "ci_low", "ci_high", "mean_diff", "diff_ci_low", "diff_ci_high")
+
+    per_run = split_table(grids, manifests)
+    if per_run.empty:
+        raise SystemExit(f"phonanchor-grid splits: no finished run with target_all_predictions.csv under {grids}")
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    percent = per_run.assign(**{s: (100 * per_run[s]).round(2) for s in SCORES})
+    write_table(percent.set_index("direction"), out / "target_splits_per_run", index_name="direction")
+    summary = split_summary(per_run, baseline)
+    summary = summary.assign(**{c: (100 * summary[c]).round(2) for c in percent_columns if c in summary},
+                             t=summary["t"].round(3), p=summary["p"].round(4))
+    write_table(summary.set_index("direction"), out / f"target_splits_vs_{baseline}", index_name="direction")
+    print(f"wrote the per-split target UAR of {len(per_run)} runs to {out}")
+    return 0
+
+
 def main(argv=None):
     """Entry point of ``phonanchor-grid``; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -134,6 +168,8 @@ def main(argv=None):
         return 0
     if args.command == "pseudo":
         return write_pseudo_report(args.grids, args.out)
+    if args.command == "splits":
+        return write_split_report(args.grids, args.manifests, args.out, args.baseline)
     from speechbrain_phonanchor.experiments.anchoring_effect import anchoring_effect
 
     summary = anchoring_effect(args.run, args.out, min_segments=args.min_segments, tsne_points=args.tsne_points)

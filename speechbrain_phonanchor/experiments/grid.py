@@ -256,16 +256,8 @@ def collect_results(out_dir):
     rows = []
     for path in sorted(pathlib.Path(out_dir).glob("runs/*/*/*/metrics.json")):
         metrics = json.loads(path.read_text(encoding="utf-8"))
-        variant = Variant(metrics["variant"], metrics["vowel_kind"])
-        label = variant.label
-        if metrics.get("run_label"):
-            label += f" [{metrics['run_label']}]"  # named by the user (e.g. "old defaults")
-        if variant.train_variant in ANCHORED and metrics.get("target_labels") == "analysis_subset":
-            label += " [analysis subset]"  # anchored on the labelled analysis subset instead of pseudo-labels
-        elif (variant.train_variant in ANCHORED and "run_label" not in metrics
-              and metrics.get("pseudo_selection") not in (None, "top_fraction")):
-            label += f" [{metrics['pseudo_selection']}]"  # runs from before run_label: another rule than theirs
-        rows.append(dict(metrics, **result_columns(metrics), variant=label, train_variant=variant.train_variant))
+        rows.append(dict(metrics, **result_columns(metrics), variant=table_label(metrics),
+                         train_variant=metrics["variant"]))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -275,6 +267,26 @@ def collect_results(out_dir):
     first = [c for c in FIRST_COLUMNS if c in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]].sort_values(
         ["direction", "task", "variant", "seed"], kind="stable").reset_index(drop=True)
+
+
+def table_label(metrics):
+    """The row label of a run in every table, from its ``metrics.json``.
+
+    >>> table_label({"variant": "AGA", "vowel_kind": "both", "run_label": "old defaults"})
+    'AGA-CL [old defaults]'
+    >>> table_label({"variant": "AGA", "vowel_kind": "mono", "run_label": "", "target_labels": "analysis_subset"})
+    'AGA-CL (mono) [analysis subset]'
+    """
+    variant = Variant(metrics["variant"], metrics["vowel_kind"])
+    label = variant.label
+    if metrics.get("run_label"):
+        label += f" [{metrics['run_label']}]"  # named by the user (e.g. "old defaults")
+    if variant.train_variant in ANCHORED and metrics.get("target_labels") == "analysis_subset":
+        label += " [analysis subset]"  # anchored on the labelled analysis subset instead of pseudo-labels
+    elif (variant.train_variant in ANCHORED and "run_label" not in metrics
+          and metrics.get("pseudo_selection") not in (None, "top_fraction")):
+        label += f" [{metrics['pseudo_selection']}]"  # runs from before run_label: another rule than theirs
+    return label
 
 
 def result_columns(metrics):

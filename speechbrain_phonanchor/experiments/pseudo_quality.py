@@ -33,7 +33,7 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-from speechbrain_phonanchor.experiments.grid import Variant
+from speechbrain_phonanchor.experiments.grid import ANCHORED, table_label
 
 
 def run_row(metrics):
@@ -41,13 +41,9 @@ def run_row(metrics):
     scored = [record for record in metrics.get("pseudo_label_accuracy") or [] if record.get("accuracy") is not None]
     adapting = [record for record in metrics.get("adaptation") or [] if record.get("active")]
     started = metrics.get("adaptation_started") or {}
-    if metrics["variant"] not in ("BA", "WA", "GA", "AGA"):
+    if metrics["variant"] not in ANCHORED:
         return None
-    label = Variant(metrics["variant"], metrics["vowel_kind"]).label
-    if metrics.get("run_label"):
-        label += f" [{metrics['run_label']}]"
-    if metrics.get("target_labels") == "analysis_subset":
-        label += " [analysis subset]"
+    label = table_label(metrics)
     accuracies = [record["accuracy"] for record in scored]
     return {
         "direction": f"{metrics['source']}→{metrics['target']}", "variant": label, "seed": metrics["seed"],
