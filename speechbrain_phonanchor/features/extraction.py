@@ -315,10 +315,13 @@ def _extract_shard(manifest_path, encoder, out_dir, data_root, batch_seconds, ra
         bar = tqdm(total=round(seconds, 1), unit="s", desc=f"extract[{rank}]" if world_size > 1 else "extract",
                    disable=not progress, position=rank, dynamic_ncols=True)
         batches = loaded_batches(manifest, [plan[i] for i in todo], encoder.min_samples, loader_workers)
+        encoded = 0.0
         for batch_index, loaded in zip(todo, batches):
             frames, lengths, skipped, flags = _encode_batch(encoder, manifest, loaded)
             shard.append({"batch": batch_index, "utterances": lengths, "skipped": skipped, **flags}, frames)
-            bar.update(round(sum(float(manifest[utt]["duration"]) for utt in plan[batch_index]), 1))
+            encoded += sum(float(manifest[utt]["duration"]) for utt in plan[batch_index])
+            bar.n = min(round(encoded, 1), bar.total)  # set, not summed: rounded steps never overshoot the total
+            bar.refresh()
         shard.sync()
         bar.close()
     return len(todo), shard
