@@ -13,15 +13,17 @@ SPLITS = {"train": [f"t{i}" for i in range(8)], "valid": [f"v{i}" for i in range
 LABELS = ["ang", "sad"]
 
 
-def write_run(grid, variant, seed, wrong):
+def write_run(grid, variant, seed, wrong, target_labels="pseudo"):
     """A finished run whose predictions are wrong exactly for the utterance ids in ``wrong``."""
     run = grid / "runs" / "4class" / variant / str(seed)
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({
         "source": "a", "target": "b", "task": "4class", "variant": variant, "vowel_kind": "both", "seed": seed,
-        "run_label": ""}))
+        "run_label": "", "target_labels": target_labels}))
     lines = ["id,label,prediction"]
-    for split_ids in SPLITS.values():
+    for split, split_ids in SPLITS.items():
+        if split == "valid" and target_labels == "analysis_subset":
+            continue  # the labelled partners: not scored
         for i, utt in enumerate(split_ids):
             label = LABELS[i % 2]
             lines.append(f"{utt},{label},{LABELS[(i + 1) % 2] if utt in wrong else label}")
@@ -69,3 +71,12 @@ def test_predictions_from_other_manifests_are_an_error_naming_both(tmp_path, man
         split_table([grid], manifests)
     with pytest.raises(FileNotFoundError, match="give --manifests"):
         split_table([grid], tmp_path / "nowhere")
+
+
+def test_analysis_subset_runs_count_the_train_split_as_unseen(tmp_path, manifests):
+    grid = tmp_path / "grid"
+    write_run(grid, "AGA", 1, wrong={"t0", "s0"}, target_labels="analysis_subset")
+    row = split_table([grid], manifests).iloc[0]
+    assert row["variant"] == "AGA-CL [analysis subset]"
+    assert row["n_valid"] == 0 and row["n_unseen"] == 12  # train 8 + test 4
+    assert row["unseen"] == pytest.approx((4 / 6 + 6 / 6) / 2)  # ang 4 of 6 right, sad 6 of 6

@@ -1,13 +1,15 @@
 """Where does a transductive score come from? Target UAR per target split, from each run's predictions.
 
 The transductive UAR pools three kinds of target utterances: the target's **train** split (the
-unlabelled utterances an anchored run adapted on, through pseudo-labels), its **valid** split
-and its held-out **test** speaker (never seen in training).  Anchoring can help on utterances it
-never saw while its wrong pseudo-labels pull the ones it adapted on towards the wrong emotion;
-one pooled number hides that.  :func:`split_uars` scores a run's ``target_all_predictions.csv``
-split by split (the splits read from the target's manifests), plus ``unseen`` (valid + test:
-every target utterance no run trained on), and :func:`split_summary` compares every variant with
-a baseline per direction and split (mean, bootstrap CI, paired t-test over seeds).
+unlabelled partners every run trained beside, which an anchored run pseudo-labels and pulls
+towards its guesses), its **valid** split and its held-out **test** speaker.  Anchoring can help
+on utterances it never saw while its wrong pseudo-labels pull the ones it adapted on towards the
+wrong emotion; one pooled number hides that.  :func:`split_uars` scores a run's
+``target_all_predictions.csv`` split by split (the splits read from the target's manifests),
+plus ``unseen``: every scored target utterance outside the run's partner split (valid + test;
+train + test for ``target_labels: analysis_subset`` runs, whose partners were the labelled
+analysis subset of valid, which they do not score).  :func:`split_summary` compares every variant
+with a baseline per direction and split (mean, bootstrap CI, paired t-test over seeds).
 
 Example
 -------
@@ -39,7 +41,7 @@ from speechbrain_phonanchor.experiments.stats import CONFIDENCE, RESAMPLES, ci_s
 from speechbrain_phonanchor.manifest import load_manifest
 
 SPLITS = ("train", "valid", "test")
-SCORES = (*SPLITS, "unseen")  # unseen: valid + test, the target utterances no run trained on
+SCORES = (*SPLITS, "unseen")  # unseen: the scored target utterances outside the run's partner split
 
 
 def target_split_of(manifest_folder, target):
@@ -65,6 +67,7 @@ def split_uars(run_dir, manifest_folder):
         return None
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     split_of = target_split_of(manifest_folder, metrics["target"])
+    partners = "valid" if metrics.get("target_labels") == "analysis_subset" else "train"
     by_split = {score: ([], []) for score in SCORES}
     with open(predictions, encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
@@ -72,7 +75,7 @@ def split_uars(run_dir, manifest_folder):
             if split is None:
                 raise KeyError(f"{predictions}: utterance {row['id']!r} is in no {metrics['target']} manifest "
                                f"under {manifest_folder}")
-            for score in (split, "unseen") if split != "train" else (split,):
+            for score in (split, "unseen") if split != partners else (split,):
                 by_split[score][0].append(row["label"])
                 by_split[score][1].append(row["prediction"])
     result = {"direction": f"{metrics['source']}→{metrics['target']}", "task": metrics["task"],
