@@ -83,7 +83,7 @@ def plot_confusions(results, out_dir):
         tables = [pd.read_csv(path) for path in files]
         classes = classes_of(tables[0])
         counts = sum(confusion_counts(table, classes) for table in tables)
-        stem = re.sub(r"[^\w.-]+", "_", "_".join(str(part).replace("→", "_to_") for part in key)).strip("_")
+        stem = "_".join(re.sub(r"[^\w.-]+", "_", str(part).replace("→", "_to_")).strip("_") for part in key)
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / f"{stem}.csv", counts.to_csv())
         plot_confusion(counts, out_dir / f"{stem}.png", f"{' · '.join(map(str, key))} ({len(files)} seeds)")
