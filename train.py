@@ -306,6 +306,25 @@ def score_pseudo_labels(hparams, task):
     return records
 
 
+def adaptation_budget(brain):
+    """How many optimiser steps anchoring acted for; warns loudly when it was fewer than its ramp.
+
+    Returns ``{"optimizer_steps", "adapted_steps", "adaptation_short"}``.  A run whose gate never
+    opened, or opened so late that the ramp did not finish, measured (almost) no anchoring: a
+    budget in epochs is too short when an epoch holds few batches (a small source or partner set).
+    """
+    steps, schedule = int(brain.optimizer_step), brain.schedule
+    adapted = 0 if schedule.opened_step is None else steps - schedule.opened_step
+    short = adapted < max(schedule.ramp_steps, 1)
+    if short:
+        logger.warning("!" * 80 + "\nAnchoring acted for %d of %d optimiser steps (gate opened at step %s; the "
+                       "ramp takes %d): this run measured (almost) no anchoring. Count the budget in steps: raise "
+                       "number_of_epochs (%d steps per epoch here).\n" + "!" * 80, adapted, steps,
+                       schedule.opened_step, schedule.ramp_steps,
+                       steps // max(brain.hparams.epoch_counter.current, 1))
+    return {"optimizer_steps": steps, "adapted_steps": adapted, "adaptation_short": short}
+
+
 def write_metrics(hparams, brain, task, train_set, valid_set, test_set, epochs_run, wall_time, extra=None):
     """Write the run's numbers and settings to ``hparams["metrics_file"]`` (JSON)."""
     best = brain.checkpointer.find_checkpoint(max_key="selection_uar")
@@ -373,6 +392,7 @@ def main(argv):
     brain.fit(brain.hparams.epoch_counter, train_set, valid_set,
               train_loader_kwargs=train_options, valid_loader_kwargs=eval_options)
     epochs_run = brain.hparams.epoch_counter.current  # evaluate() reloads the best checkpoint's counter
+    adapted = adaptation_budget(brain) if brain.anchoring else {}  # before evaluate() reloads a checkpoint
     final_valid_uar = getattr(brain, "last_valid_uar", None)
     brain.evaluate(test_set, max_key="selection_uar", test_loader_kwargs=eval_options)
     hparams["train_logger"].log_stats(stats_meta={"Epoch loaded": brain.hparams.epoch_counter.current,
@@ -383,6 +403,7 @@ def main(argv):
     brain.last_stats = {"UAR": uar, "loss": test_loss}
     extra = {"target_transductive_uar": transductive_uar, "target_transductive_n": transductive_n,
              "source_valid_uar_final": final_valid_uar, "pseudo_label_accuracy": score_pseudo_labels(hparams, task)}
+    extra.update(adapted)
     chance = 1.0 / len(task.classes)
     best = brain.checkpointer.find_checkpoint(max_key="selection_uar")
     extra["source_at_chance"] = bool(best is None or best.meta["UAR"] <= chance + CHANCE_MARGIN)

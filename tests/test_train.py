@@ -174,6 +174,7 @@ def test_the_gate_waits_for_learning_and_the_run_reports_it(pair):
     rows = list(csv.DictReader(open(pathlib.Path(brain.hparams.output_folder) / "target_all_predictions.csv")))
     assert len(rows) == n_target and len(predictions(brain)) == 8  # the held-out predictions are kept apart
     assert isinstance(metrics["source_at_chance"], bool) and metrics["source_valid_uar_final"] is not None
+    assert metrics["optimizer_steps"] > 0 and metrics["adapted_steps"] == 0 and metrics["adaptation_short"] is True
 
 
 def test_gate_ramp_cap_and_saved_pseudo_labels(pair):
@@ -190,6 +191,7 @@ def test_gate_ramp_cap_and_saved_pseudo_labels(pair):
     metrics = json.loads(pathlib.Path(brain.hparams.metrics_file).read_text(encoding="utf-8"))
     scored = metrics["pseudo_label_accuracy"]
     assert [record["epoch"] for record in scored] == [2, 3]
+    assert metrics["adapted_steps"] == metrics["optimizer_steps"] - 2 >= 3 and metrics["adaptation_short"] is False
     assert all(record["n"] > 0 and 0.0 <= record["accuracy"] <= 1.0 for record in scored)
     folder = pathlib.Path(brain.hparams.output_folder) / "pseudo_labels"
     assert sorted(path.name for path in folder.iterdir()) == ["epoch_002.csv", "epoch_003.csv"]
