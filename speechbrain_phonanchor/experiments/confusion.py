@@ -12,7 +12,6 @@ Example
 """
 
 import pathlib
-import re
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
 
 from speechbrain_phonanchor.analysis.formants import save_figure
+from speechbrain_phonanchor.experiments.stats import file_slug
 from speechbrain_phonanchor.fileio import atomic_write_text
 
 
@@ -83,7 +83,7 @@ def plot_confusions(results, out_dir):
         tables = [pd.read_csv(path) for path in files]
         classes = classes_of(tables[0])
         counts = sum(confusion_counts(table, classes) for table in tables)
-        stem = "_".join(re.sub(r"[^\w.-]+", "_", str(part).replace("→", "_to_")).strip("_") for part in key)
+        stem = "_".join(file_slug(part) for part in key)
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / f"{stem}.csv", counts.to_csv())
         plot_confusion(counts, out_dir / f"{stem}.png", f"{' · '.join(map(str, key))} ({len(files)} seeds)")

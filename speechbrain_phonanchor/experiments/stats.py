@@ -23,6 +23,7 @@ Example
 """
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -218,6 +219,15 @@ def to_markdown(table, index_name=""):
     for idx, row in table.iterrows():
         lines.append("| " + " | ".join([str(idx)] + [str(v) for v in row.tolist()]) + " |")
     return "\n".join(lines)
+
+
+def file_slug(text):
+    """File-name form of a table key (direction, encoder, variant...): ``"a→b [30s]"`` → ``"a_to_b_30s"``.
+
+    >>> file_slug("nemo_pl→emovo_it"), file_slug("whisper_base [30s]"), file_slug("AGA-CL [old defaults]")
+    ('nemo_pl_to_emovo_it', 'whisper_base_30s', 'AGA-CL_old_defaults')
+    """
+    return re.sub(r"[^\w.-]+", "_", str(text).replace("→", "_to_")).strip("_")
 
 
 def write_table(table, stem, index_name=""):

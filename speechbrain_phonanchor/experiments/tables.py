@@ -50,6 +50,7 @@ from speechbrain_phonanchor.experiments.stats import (
     CONFIDENCE,
     RESAMPLES,
     ci_summary,
+    file_slug,
     paired_ttest,
     paper_table,
     to_markdown,
@@ -150,13 +151,14 @@ def table_specs(results):
     encoders = list(dict.fromkeys(results["encoder"])) if "encoder" in results.columns else [None]
     for encoder in encoders:
         part = results if encoder is None else results[results["encoder"] == encoder]
-        suffix = f"_{_slug(encoder)}" if len(encoders) > 1 else ""
+        suffix = f"_{file_slug(encoder)}" if len(encoders) > 1 else ""
         four = part[part["task"] == "4class"]
         if len(four):
             specs.append((f"table4_4class{suffix}", four, four["direction"]))
         binary = part[part["task"].isin(EMOTION_TASKS)]
         for direction, rows in binary.groupby("direction", sort=False):
-            specs.append((f"table5_binary_{_slug(direction)}{suffix}", rows, rows["task"].str.replace("binary_", "")))
+            emotions = rows["task"].str.replace("binary_", "")
+            specs.append((f"table5_binary_{file_slug(direction)}{suffix}", rows, emotions))
         levels = part[part["task"].isin(LEVEL_TASKS)]
         if len(levels):
             specs.append((f"table7_arousal_valence{suffix}", levels, levels["direction"] + ": " + levels["task"]))
@@ -164,11 +166,6 @@ def table_specs(results):
         four = results[results["task"] == "4class"]
         specs.append(("table8_encoders", four, four["direction"] + ": " + four["encoder"].astype(str)))
     return specs
-
-
-def _slug(text):
-    """File-name form of a direction or encoder label: ``"a→b [30s]"`` → ``"a_to_b_30s"``."""
-    return str(text).replace("→", "_to_").replace(" ", "_").replace("[", "").replace("]", "")
 
 
 def all_ttests(results, baselines=BASELINES, metric="uar", confidence=CONFIDENCE, resamples=RESAMPLES):
